@@ -1,0 +1,34 @@
+"""ipguard: stop generated text and code from reproducing protected material.
+
+>>> from ipguard import Guard, Policy, Verdict
+"""
+
+from ._version import __version__
+from .config import IndexConfig, Policy
+from .errors import (
+    IndexConfigMismatchError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    InputError,
+    IpguardError,
+)
+from .guard import Guard
+from .model import Document, IndexReport, IndexStats, Match, Skipped, Verdict
+
+__all__ = [
+    "__version__",
+    "Guard",
+    "Policy",
+    "IndexConfig",
+    "Verdict",
+    "Match",
+    "Document",
+    "IndexReport",
+    "IndexStats",
+    "Skipped",
+    "IpguardError",
+    "IndexNotFoundError",
+    "IndexCorruptError",
+    "IndexConfigMismatchError",
+    "InputError",
+]

@@ -1,0 +1,172 @@
+"""Immutable, validated settings.
+
+`IndexConfig` fixes how windows and sketches are built; it is written into the
+index and a mismatch is refused. `Policy` decides what a verified match means;
+it is applied at check time and may differ between callers of one index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from ._version import __version__
+
+Action = Literal["allow", "flag", "redact", "block"]
+ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
+
+#: Bumped whenever normalization output changes, so old indexes are refused.
+NORMALIZER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """Shingling and windowing of one token channel (code or prose).
+
+    Windows of about 24 shingles for code and 16 words for prose found
+    candidates that windows of 40 missed (MEASURED.md, point 5). The query
+    stride is smaller than the index stride so that every copied fragment of a
+    window's length overlaps some protected window almost exactly.
+    """
+
+    shingle: int
+    window: int
+    index_stride: int
+    query_stride: int
+
+    def __post_init__(self) -> None:
+        for name in ("shingle", "window", "index_stride", "query_stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.query_stride > self.index_stride:
+            raise ValueError("query_stride must not exceed index_stride")
+        if self.index_stride > self.window:
+            raise ValueError("index_stride must not exceed window (windows would leave gaps)")
+
+    @property
+    def window_tokens(self) -> int:
+        """Tokens covered by one full window."""
+        return self.window + self.shingle - 1
+
+
+DEFAULT_CODE_CHANNEL = ChannelConfig(shingle=4, window=24, index_stride=8, query_stride=4)
+DEFAULT_TEXT_CHANNEL = ChannelConfig(shingle=3, window=16, index_stride=6, query_stride=3)
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Everything that fixes the content of an index.
+
+    >>> cfg = IndexConfig()
+    >>> (cfg.bands, cfg.rows, cfg.num_perm)
+    (21, 3, 64)
+    """
+
+    num_perm: int = 64
+    seed: int = 1
+    # LSH threshold 0.35: thresholds of 0.3-0.4 on ~24-shingle windows found the
+    # candidates that verification needs (MEASURED.md, point 5).
+    lsh_threshold: float = 0.35
+    code: ChannelConfig = DEFAULT_CODE_CHANNEL
+    text: ChannelConfig = DEFAULT_TEXT_CHANNEL
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.num_perm <= 1024:
+            raise ValueError("num_perm must be between 8 and 1024")
+        if not 0.0 < self.lsh_threshold < 1.0:
+            raise ValueError("lsh_threshold must be between 0 and 1")
+
+    @property
+    def bands_rows(self) -> tuple[int, int]:
+        """(bands, rows) from datasketch's optimal-parameter method."""
+        from datasketch.lsh import _optimal_param
+
+        bands, rows = _optimal_param(self.lsh_threshold, self.num_perm, 0.5, 0.5)
+        return int(bands), int(rows)
+
+    @property
+    def bands(self) -> int:
+        return self.bands_rows[0]
+
+    @property
+    def rows(self) -> int:
+        return self.bands_rows[1]
+
+    def channel(self, name: str) -> ChannelConfig:
+        """The settings of channel `name` ("code" or "text")."""
+        if name == "code":
+            return self.code
+        if name == "text":
+            return self.text
+        raise ValueError(f"unknown channel {name!r}")
+
+    def to_record(self) -> dict[str, object]:
+        """The manifest written into an index; compared on every open."""
+        bands, rows = self.bands_rows
+        return {
+            "ipguard_version": __version__,
+            "normalizer_version": NORMALIZER_VERSION,
+            "num_perm": self.num_perm,
+            "seed": self.seed,
+            "lsh_threshold": self.lsh_threshold,
+            "bands": bands,
+            "rows": rows,
+            "hash_scheme": "affine32",
+            "code": dataclasses.asdict(self.code),
+            "text": dataclasses.asdict(self.text),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, object]) -> IndexConfig:
+        """Rebuild the configuration an index was written with."""
+        code = record["code"]
+        text = record["text"]
+        assert isinstance(code, dict) and isinstance(text, dict)
+        return cls(
+            num_perm=int(record["num_perm"]),  # type: ignore[arg-type]
+            seed=int(record["seed"]),  # type: ignore[arg-type]
+            lsh_threshold=float(record["lsh_threshold"]),  # type: ignore[arg-type]
+            code=ChannelConfig(**code),
+            text=ChannelConfig(**text),
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a verified match means for an output.
+
+    The minimum evidence is counted in distinct matched shingles of normalized
+    tokens (MEASURED.md, point 2: distinct matched structure rather than matched
+    tokens cut false positives on novel code from 4.7% to 1.0%).
+    """
+
+    #: Action taken on outputs with a match that reaches the block evidence.
+    action: Action = "block"
+    #: Distinct matched code shingles (4 tokens each) needed to act. Chosen on
+    #: bench/accuracy.py; see bench/reports/accuracy.md.
+    min_code_evidence: int = 24
+    #: Distinct matched word shingles (3 words each) needed to act.
+    min_text_evidence: int = 18
+    #: A shorter match still counts when it covers this share of the output
+    #: channel and of the protected document (a copied small function or short
+    #: paragraph; MEASURED.md, point 4).
+    short_coverage: float = 0.8
+    #: Floor on evidence for the coverage rule, so one-liners never block.
+    min_short_evidence: int = 10
+    #: Matched tokens / aligned tokens a region needs to count at all.
+    min_similarity: float = 0.5
+    #: Matches with at least this share of the minimum evidence are flagged.
+    flag_ratio: float = 0.5
+    block_message: str = "[ipguard: output withheld because it reproduces protected material]"
+    redact_marker: str = "[ipguard: redacted]"
+    #: Inputs larger than this are refused with a reason, never half-checked.
+    max_input_bytes: int = 4 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
+        if not 0.0 <= self.min_similarity <= 1.0 or not 0.0 < self.short_coverage <= 1.0:
+            raise ValueError("similarity and coverage must be within 0..1")
+        if self.min_code_evidence < 1 or self.min_text_evidence < 1:
+            raise ValueError("minimum evidence must be at least 1")

@@ -1,0 +1,27 @@
+"""The one family of exceptions ipguard raises.
+
+The library raises and logs; only the CLI and the service turn these into
+messages and exit codes.
+"""
+
+from __future__ import annotations
+
+
+class IpguardError(Exception):
+    """Base class of every error ipguard raises on purpose."""
+
+
+class IndexNotFoundError(IpguardError):
+    """The index named does not exist (and was not to be created)."""
+
+
+class IndexCorruptError(IpguardError):
+    """The file is not an ipguard index, or its contents are damaged."""
+
+
+class IndexConfigMismatchError(IpguardError):
+    """The index was built with another configuration or ipguard version."""
+
+
+class InputError(IpguardError):
+    """An input cannot be read or is not acceptable (binary, too large, bad JSONL)."""

@@ -1,0 +1,235 @@
+"""The Python API: open an index, add protected material, check and filter outputs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .config import Action, IndexConfig, Policy
+from .errors import InputError
+from .index import Index, content_hash
+from .ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, walk
+from .model import Document, IndexReport, IndexStats, Kind, Skipped, Verdict
+from .normalize import normalize
+from .policy import apply, decide
+from .stores import DocumentInfo, DocumentRecord
+from .verify import verify
+
+log = logging.getLogger(__name__)
+
+#: Documents per transaction: an interrupted run loses at most one batch and
+#: never leaves half a document.
+BATCH_DOCUMENTS = 64
+BATCH_WINDOWS = 200_000
+
+Progress = Callable[[int], None]
+
+
+class Guard:
+    """Checks outputs against an index of protected material.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "guard.ipguard.db")
+    >>> protected = "\\n".join(
+    ...     f"Clause {i}: the licensee shall not redistribute the covered verses "
+    ...     f"of chapter {i} without written consent of the keeper of the archive."
+    ...     for i in range(6))
+    >>> with Guard.open(path, create=True) as guard:
+    ...     report = guard.index_texts([("poem", protected)])
+    ...     guard.check("Unrelated words about gardening and tomatoes.").action
+    ...     guard.check("Intro. " + protected.upper() + " Outro.").action
+    'allow'
+    'block'
+    """
+
+    def __init__(self, index: Index, policy: Policy | None = None) -> None:
+        self.index = index
+        self.policy = policy or Policy()
+
+    @classmethod
+    def open(
+        cls,
+        location: str,
+        *,
+        create: bool = False,
+        policy: Policy | None = None,
+        config: IndexConfig | None = None,
+    ) -> Guard:
+        """Open the index at `location` (a SQLite file path); `create` makes a new one."""
+        return cls(Index.open(location, create=create, config=config), policy)
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the index."""
+        self.index.close()
+
+    # -- indexing ---------------------------------------------------------
+
+    def index_paths(
+        self,
+        paths: Sequence[str],
+        *,
+        license: str | None = None,
+        source_name: str | None = None,
+        exclude: Sequence[str] = (),
+        jsonl_field: str = "text",
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """Index files, directories (recursively) and JSONL files.
+
+        Unchanged files are skipped by content hash; changed ones replace their
+        old version in the same transaction. `progress` is called with the
+        bytes of each input read.
+        """
+        options = IngestOptions(
+            license=license,
+            source_name=source_name,
+            exclude=tuple(exclude),
+            jsonl_field=jsonl_field,
+            max_file_bytes=max_file_bytes,
+        )
+        return self.index_documents(walk(paths, options), progress=progress)
+
+    def index_texts(
+        self,
+        items: Iterable[tuple[str, str]],
+        *,
+        kind: Kind | None = None,
+        language: str | None = None,
+        license: str | None = None,
+        source_name: str | None = None,
+    ) -> IndexReport:
+        """Index in-memory texts given as (source, text) pairs."""
+        from .normalize import detect_kind
+
+        docs = (
+            Document(
+                source=source,
+                text=text,
+                kind=kind or ("code" if language else detect_kind(text)),
+                language=language,
+                license=license,
+                source_name=source_name,
+            )
+            for source, text in items
+        )
+        return self.index_documents(docs)
+
+    def index_documents(
+        self, docs: Iterable[Document | Skipped], *, progress: Progress | None = None
+    ) -> IndexReport:
+        """Index documents in batches, one transaction per batch."""
+        added = replaced = unchanged = windows = read = 0
+        skipped: list[Skipped] = []
+        adds: list[DocumentRecord] = []
+        removes: list[DocumentInfo] = []
+        batch_windows = 0
+        for item in docs:
+            if isinstance(item, Skipped):
+                skipped.append(item)
+                log.info("skipped %s: %s", item.source, item.reason)
+                continue
+            size = len(item.text.encode("utf-8", "surrogatepass"))
+            read += size
+            existing = self.index.store.document_by_source(item.source)
+            if existing is not None and existing.content_hash == content_hash(item.text):
+                unchanged += 1
+                if progress:
+                    progress(size)
+                continue
+            try:
+                record = self.index.prepare(item, normalize(item.text, kind=item.kind, language=item.language))
+            except InputError as exc:
+                skipped.append(Skipped(item.source, str(exc)))
+                continue
+            if existing is not None:
+                removes.append(existing)
+                replaced += 1
+            else:
+                added += 1
+            adds.append(record)
+            windows += record.windows
+            batch_windows += record.windows
+            if progress:
+                progress(size)
+            if len(adds) >= BATCH_DOCUMENTS or batch_windows >= BATCH_WINDOWS:
+                self.index.write(adds, removes)
+                adds, removes, batch_windows = [], [], 0
+        if adds or removes:
+            self.index.write(adds, removes)
+        return IndexReport(added, replaced, unchanged, windows, read, tuple(skipped))
+
+    def remove(self, *, source: str | None = None, source_name: str | None = None) -> int:
+        """Delete documents by source (path) or source name; returns how many."""
+        import os
+
+        infos: list[DocumentInfo] = []
+        if source is not None:
+            for candidate in (source, os.path.abspath(source)):
+                info = self.index.store.document_by_source(candidate)
+                if info is not None:
+                    infos.append(info)
+                    break
+        if source_name is not None:
+            infos.extend(self.index.store.documents_by_name(source_name))
+        unique = list({i.doc_id: i for i in infos}.values())
+        for start in range(0, len(unique), BATCH_DOCUMENTS):
+            self.index.write([], unique[start : start + BATCH_DOCUMENTS])
+        return len(unique)
+
+    # -- checking ---------------------------------------------------------
+
+    def check(self, text: str, *, kind: Kind | None = None, language: str | None = None) -> Verdict:
+        """The verdict on one output, with the protected matches that explain it."""
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self.policy.max_input_bytes:
+            raise InputError(
+                f"output of {size} bytes exceeds the {self.policy.max_input_bytes}-byte limit"
+            )
+        normalized = normalize(text, kind=kind, language=language)
+        channels = self.index.query_channels(normalized)
+        regions = []
+        store = self.index.store
+        for cands in self.index.candidates(channels):
+            query = next(c for c in channels if c.channel == cands.channel)
+            cfg = self.index.config.channel(cands.channel)
+
+            def load(doc_id: int, _channel: str = cands.channel) -> Any:
+                return store.load_channel(doc_id, _channel)
+
+            regions.extend(verify(query, cands, load, cfg))
+        documents = store.documents(sorted({r.doc_id for r in regions}))
+        sizes = {c.channel: len(c.ids) for c in channels}
+        return decide(regions, sizes, documents, self.policy, normalized.notes)
+
+    def filter(
+        self,
+        text: str,
+        *,
+        kind: Kind | None = None,
+        language: str | None = None,
+        action: Action | None = None,
+    ) -> str:
+        """`text` as a user may see it: unchanged, with copied spans redacted, or blocked.
+
+        `action` ("redact" or "block") overrides what matches that act do.
+        """
+        return apply(text, self.check(text, kind=kind, language=language), self.policy, action)
+
+    def stats(self) -> IndexStats:
+        """Documents, windows, bytes on disk and configuration of the index."""
+        documents, windows = self.index.stats_counts()
+        return IndexStats(
+            location=self.index.store.location,
+            documents=documents,
+            windows=windows,
+            bytes_on_disk=self.index.store.size_bytes(),
+            config=self.index.config.to_record(),
+        )

@@ -1,0 +1,274 @@
+"""index: normalized documents -> keyed token ids, window sketches and LSH keys in a store.
+
+The index describes itself: its manifest records the ipguard version, the
+normalizer version and every sketch parameter, and an index written with
+another configuration is refused rather than silently mis-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._version import __version__
+from .config import IndexConfig
+from .errors import IndexConfigMismatchError, IndexCorruptError, InputError
+from .model import CHANNELS, Channel, Document, NormalizedDocument
+from .sketch import TokenHasher, band_keys, sketch_windows
+from .stores import (
+    MAX_CHANNEL_TOKENS,
+    ChannelRecord,
+    DocumentInfo,
+    DocumentRecord,
+    Removal,
+    Store,
+    open_store,
+    unpack_window_ids,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+def content_hash(text: str) -> str:
+    """Stable hash of a document's text, to skip re-indexing unchanged inputs."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class QueryChannel:
+    """A channel of an output ready for lookup and verification."""
+
+    channel: Channel
+    ids: np.ndarray
+    spans: np.ndarray
+    starts: np.ndarray
+    keys: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """Protected windows whose LSH keys an output's windows share."""
+
+    channel: Channel
+    query_starts: np.ndarray  # first token of the query window
+    doc_ids: np.ndarray
+    protected_starts: np.ndarray  # first token of the protected window
+
+
+def _token_lines(text: str, spans: np.ndarray) -> np.ndarray:
+    """1-based line of each token's first character."""
+    if len(spans) == 0:
+        return np.zeros(0, dtype=np.uint32)
+    raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    newlines = np.flatnonzero(raw == 10)
+    return (np.searchsorted(newlines, spans[:, 0], side="right") + 1).astype(np.uint32)
+
+
+class Index:
+    """An open index: configuration, token key and store.
+
+    >>> import tempfile, os
+    >>> from ipguard.normalize import normalize
+    >>> path = os.path.join(tempfile.mkdtemp(), "doc.ipguard.db")
+    >>> index = Index.open(path, create=True)
+    >>> index.stats_counts()
+    (0, 0)
+    >>> index.close()
+    """
+
+    def __init__(self, store: Store, config: IndexConfig, key: bytes) -> None:
+        self.store = store
+        self.config = config
+        self.hasher = TokenHasher(key)
+
+    @classmethod
+    def open(
+        cls, location: str, *, create: bool = False, config: IndexConfig | None = None
+    ) -> Index:
+        """Open (or with `create`, make) the index at `location`.
+
+        An existing index keeps its own configuration; passing a `config` that
+        differs from it raises `IndexConfigMismatchError`.
+        """
+        store = open_store(location, create=create)
+        try:
+            meta = store.read_meta()
+            if not meta:
+                if not create:
+                    raise IndexCorruptError(f"{location} holds no ipguard index manifest")
+                config = config or IndexConfig()
+                key = secrets.token_bytes(32)
+                store.write_meta(
+                    {
+                        "format_version": str(FORMAT_VERSION),
+                        "config": json.dumps(config.to_record(), sort_keys=True),
+                        "token_key": key.hex(),
+                    }
+                )
+                return cls(store, config, key)
+            stored_config, key = cls._check_manifest(location, meta, config)
+            return cls(store, stored_config, key)
+        except BaseException:
+            store.close()
+            raise
+
+    @staticmethod
+    def _check_manifest(
+        location: str, meta: dict[str, str], wanted: IndexConfig | None
+    ) -> tuple[IndexConfig, bytes]:
+        try:
+            fmt = int(meta["format_version"])
+            record = json.loads(meta["config"])
+            key = bytes.fromhex(meta["token_key"])
+        except (KeyError, ValueError) as exc:
+            raise IndexCorruptError(f"{location}: damaged index manifest ({exc})") from exc
+        if fmt != FORMAT_VERSION:
+            raise IndexConfigMismatchError(
+                f"{location} has index format {fmt}; this ipguard ({__version__}) reads format "
+                f"{FORMAT_VERSION}: rebuild the index"
+            )
+        current = IndexConfig().to_record()
+        if record.get("normalizer_version") != current["normalizer_version"]:
+            raise IndexConfigMismatchError(
+                f"{location} was built by ipguard {record.get('ipguard_version')} with normalizer "
+                f"version {record.get('normalizer_version')}; this ipguard uses "
+                f"{current['normalizer_version']}: rebuild the index"
+            )
+        try:
+            stored = IndexConfig.from_record(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptError(f"{location}: damaged index configuration ({exc})") from exc
+        if wanted is not None:
+            mine = wanted.to_record()
+            differing = sorted(
+                k for k in mine if k != "ipguard_version" and mine.get(k) != record.get(k)
+            )
+            if differing:
+                raise IndexConfigMismatchError(
+                    f"{location} was built with another configuration (differs in "
+                    f"{', '.join(differing)}): use the index's own settings or rebuild it"
+                )
+        return stored, key
+
+    # -- building ---------------------------------------------------------
+
+    def prepare(self, doc: Document, normalized: NormalizedDocument) -> DocumentRecord:
+        """Token ids, lines, window sketches and LSH keys of one document."""
+        channels = []
+        for name in CHANNELS:
+            stream = normalized.channel(name)
+            if len(stream) == 0:
+                continue
+            if len(stream) > MAX_CHANNEL_TOKENS:
+                raise InputError(
+                    f"{doc.source}: {len(stream)} {name} tokens exceed the limit of "
+                    f"{MAX_CHANNEL_TOKENS} per document"
+                )
+            ids = self.hasher.ids(name, stream.tokens)
+            starts, keys = self._window_keys(name, ids, query=False)
+            channels.append(
+                ChannelRecord(name, ids, _token_lines(doc.text, stream.spans), starts, keys)
+            )
+        return DocumentRecord(
+            source=doc.source,
+            source_name=doc.source_name,
+            path=doc.path,
+            license=doc.license,
+            kind=doc.kind,
+            language=doc.language,
+            content_hash=content_hash(doc.text),
+            size=len(doc.text.encode("utf-8", "surrogatepass")),
+            channels=tuple(channels),
+        )
+
+    def _window_keys(self, channel: Channel, ids: np.ndarray, *, query: bool) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        sketches = sketch_windows(
+            ids, cfg.channel(channel), num_perm=cfg.num_perm, seed=cfg.seed, query=query
+        )
+        bands, rows = cfg.bands_rows
+        return sketches.starts, band_keys(sketches.signatures, bands, rows)
+
+    def removal(self, info: DocumentInfo) -> Removal:
+        """What must be deleted to remove a stored document without a trace."""
+        channels = []
+        for name in CHANNELS:
+            loaded = self.store.load_channel(info.doc_id, name)
+            if loaded is None:
+                continue
+            ids, lines = loaded
+            starts, keys = self._window_keys(name, ids, query=False)
+            channels.append(ChannelRecord(name, ids, lines, starts, keys))
+        return Removal(info.doc_id, tuple(channels))
+
+    def write(self, adds: Sequence[DocumentRecord], removes: Sequence[DocumentInfo]) -> list[int]:
+        """Apply one batch (removals, then additions) in one transaction."""
+        return self.store.write(adds, [self.removal(info) for info in removes])
+
+    # -- querying ---------------------------------------------------------
+
+    def query_channels(self, normalized: NormalizedDocument) -> list[QueryChannel]:
+        """Token ids and query-stride LSH keys of an output's channels."""
+        out = []
+        for name in CHANNELS:
+            stream = normalized.channel(name)
+            if len(stream) == 0:
+                continue
+            ids = self.hasher.ids(name, stream.tokens)
+            starts, keys = self._window_keys(name, ids, query=True)
+            out.append(QueryChannel(name, ids, stream.spans, starts, keys))
+        return out
+
+    def candidates(self, channels: Sequence[QueryChannel]) -> list[Candidates]:
+        """Protected windows sharing an LSH key with the output: one batched lookup."""
+        if not channels:
+            return []
+        all_keys = np.concatenate([c.keys.ravel() for c in channels])
+        found_keys, found_wins = self.store.lookup(all_keys)
+        if len(found_keys) == 0:
+            return []
+        out = []
+        for ch in channels:
+            flat = ch.keys.ravel()
+            order = np.argsort(flat, kind="stable")
+            sorted_keys = flat[order]
+            pos = np.searchsorted(sorted_keys, found_keys)
+            pos_clipped = np.minimum(pos, len(sorted_keys) - 1)
+            hit = sorted_keys[pos_clipped] == found_keys
+            q_list, w_list = [], []
+            for i in np.flatnonzero(hit):
+                key = found_keys[i]
+                j = pos[i]
+                while j < len(sorted_keys) and sorted_keys[j] == key:
+                    q_list.append(order[j] // ch.keys.shape[1])
+                    w_list.append(found_wins[i])
+                    j += 1
+            if not q_list:
+                continue
+            pairs = np.unique(np.array([q_list, w_list], dtype=np.int64).T, axis=0)
+            doc_ids, chan_codes, p_starts = unpack_window_ids(pairs[:, 1])
+            same = chan_codes == (0 if ch.channel == "code" else 1)
+            out.append(
+                Candidates(
+                    ch.channel,
+                    ch.starts[pairs[same, 0]],
+                    doc_ids[same],
+                    p_starts[same],
+                )
+            )
+        return out
+
+    def stats_counts(self) -> tuple[int, int]:
+        """(documents, windows) in the index."""
+        return self.store.counts()
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,180 @@
+"""ingest: files, directories, JSONL and stdin -> Documents (or Skipped, with a reason)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .errors import InputError
+from .model import Document, Kind, Skipped
+from .normalize import detect_kind, languages
+
+#: Files above this size are skipped with a reason (configurable per call).
+DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024
+_BINARY_PROBE = 8192
+_TEXT_EXTENSIONS = {".txt", ".text", ".rst", ".adoc", ".tex", ""}
+_MARKDOWN_EXTENSIONS = {".md", ".markdown", ".mdx"}
+_JSONL_EXTENSIONS = {".jsonl", ".ndjson"}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How paths become documents."""
+
+    license: str | None = None
+    source_name: str | None = None
+    exclude: tuple[str, ...] = ()
+    jsonl_field: str = "text"
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 text of `data`; invalid bytes become U+FFFD rather than failing."""
+    return data.decode("utf-8", errors="replace")
+
+
+def is_binary(data: bytes) -> bool:
+    """A NUL byte near the start marks a binary file (as git decides)."""
+    return b"\0" in data[:_BINARY_PROBE]
+
+
+def classify(path: str, text: str) -> tuple[Kind, str | None]:
+    """Kind and language of a file from its name, its `#!` line, then its content."""
+    spec = languages.for_path(path)
+    if spec is None:
+        spec = languages.for_shebang(text[:200].split("\n", 1)[0])
+    if spec is not None:
+        return "code", spec.name
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _MARKDOWN_EXTENSIONS:
+        return "markdown", None
+    if ext in _TEXT_EXTENSIONS:
+        return detect_kind(text), None
+    return detect_kind(text), None
+
+
+def _excluded(path: str, root: str, patterns: tuple[str, ...]) -> bool:
+    rel = os.path.relpath(path, root)
+    name = os.path.basename(path)
+    return any(
+        fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p)
+        for p in patterns
+    )
+
+
+def walk(paths: Iterable[str], options: IngestOptions) -> Iterator[Document | Skipped]:
+    """Every document under `paths`, in a stable order; unreadable inputs as Skipped."""
+    for given in paths:
+        if os.path.isdir(given):
+            root = given
+            for dirpath, dirnames, filenames in os.walk(given):
+                dirnames[:] = sorted(
+                    d
+                    for d in dirnames
+                    if not d.startswith(".")
+                    and d != "__pycache__"
+                    and not _excluded(os.path.join(dirpath, d), root, options.exclude)
+                )
+                for name in sorted(filenames):
+                    path = os.path.join(dirpath, name)
+                    if not _excluded(path, root, options.exclude):
+                        yield from read_path(path, options)
+        elif os.path.exists(given):
+            if not _excluded(given, os.path.dirname(given) or ".", options.exclude):
+                yield from read_path(given, options)
+        else:
+            yield Skipped(given, "no such file or directory")
+
+
+def read_path(path: str, options: IngestOptions) -> Iterator[Document | Skipped]:
+    """The document(s) in one file: one, or one per JSONL line."""
+    source = os.path.abspath(path)
+    try:
+        if os.path.islink(path) and not os.path.exists(path):
+            yield Skipped(source, "broken symbolic link")
+            return
+        size = os.path.getsize(path)
+        if size > options.max_file_bytes:
+            yield Skipped(source, f"larger than the {options.max_file_bytes}-byte limit ({size} bytes)")
+            return
+        with open(path, "rb") as fh:
+            data = fh.read(options.max_file_bytes + 1)
+    except OSError as exc:
+        yield Skipped(source, f"unreadable: {exc.strerror or exc}")
+        return
+    if len(data) > options.max_file_bytes:
+        yield Skipped(source, f"larger than the {options.max_file_bytes}-byte limit")
+        return
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _JSONL_EXTENSIONS:
+        yield from _jsonl(source, data, options)
+        return
+    if is_binary(data):
+        yield Skipped(source, "binary file")
+        return
+    text = decode(data)
+    kind, language = classify(path, text)
+    yield Document(
+        source=source,
+        text=text,
+        kind=kind,
+        language=language,
+        license=options.license,
+        source_name=options.source_name,
+        path=source,
+    )
+
+
+def _jsonl(source: str, data: bytes, options: IngestOptions) -> Iterator[Document | Skipped]:
+    for lineno, line in enumerate(decode(data).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{source}:{lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Skipped(where, f"invalid JSON ({exc.msg})")
+            continue
+        value = record.get(options.jsonl_field) if isinstance(record, dict) else None
+        if not isinstance(value, str):
+            yield Skipped(where, f"no string field {options.jsonl_field!r}")
+            continue
+        language = record.get("language") if isinstance(record.get("language"), str) else None
+        spec = languages.lookup(language)
+        kind: Kind = "code" if spec else detect_kind(value)
+        license_ = record.get("license") if isinstance(record.get("license"), str) else None
+        yield Document(
+            source=where,
+            text=value,
+            kind=kind,
+            language=spec.name if spec else None,
+            license=license_ or options.license,
+            source_name=options.source_name,
+            path=None,
+        )
+
+
+def read_input(path: str, *, max_bytes: int, stdin: bytes | None = None) -> tuple[str, str]:
+    """(display name, text) of one input to check; `-` reads `stdin`.
+
+    Raises InputError for binary, oversized or unreadable inputs: a check never
+    silently passes what it could not read.
+    """
+    if path == "-":
+        data = stdin or b""
+        name = "<stdin>"
+    else:
+        name = path
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > max_bytes:
+        raise InputError(f"{name}: larger than the {max_bytes}-byte input limit")
+    if is_binary(data):
+        raise InputError(f"{name}: binary input cannot be checked")
+    return name, decode(data)

@@ -1,0 +1,159 @@
+"""The small frozen values that cross stage boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .config import Action
+
+Kind = Literal["code", "text", "markdown"]
+Channel = Literal["code", "text"]
+CHANNELS: tuple[Channel, ...] = ("code", "text")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One input to index or check: its text and where it came from."""
+
+    source: str
+    text: str
+    kind: Kind
+    language: str | None = None
+    license: str | None = None
+    source_name: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class TokenStream:
+    """Normalized tokens of one channel with their character spans in the input.
+
+    `spans[i]` is the half-open character range of token `i` in the original
+    text, so every match can be cited by characters and lines.
+    """
+
+    channel: Channel
+    tokens: tuple[str, ...]
+    spans: np.ndarray  # shape (n, 2), int64
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @classmethod
+    def empty(cls, channel: Channel) -> TokenStream:
+        return cls(channel, (), np.zeros((0, 2), dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class NormalizedDocument:
+    """A document's code and prose channels; `notes` says where a fallback was used."""
+
+    code: TokenStream
+    text: TokenStream
+    notes: tuple[str, ...] = ()
+
+    def channel(self, name: Channel) -> TokenStream:
+        return self.code if name == "code" else self.text
+
+
+@dataclass(frozen=True)
+class Match:
+    """One maximal matched region between an output and a protected document."""
+
+    source: str
+    license: str | None
+    source_name: str | None
+    channel: Channel
+    similarity: float
+    evidence: int
+    output_span: tuple[int, int]
+    source_lines: tuple[int, int]
+    action: Action
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "license": self.license,
+            "source_name": self.source_name,
+            "channel": self.channel,
+            "similarity": round(self.similarity, 4),
+            "evidence": self.evidence,
+            "action": self.action,
+            "output_span": list(self.output_span),
+            "source_lines": list(self.source_lines),
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision on one output, with the matches that explain it."""
+
+    action: Action
+    score: float
+    matches: tuple[Match, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        return self.action == "block"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "action": self.action,
+            "score": round(self.score, 4),
+            "matches": [m.to_json() for m in self.matches],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not indexed or checked, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What an indexing run did."""
+
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    windows: int = 0
+    bytes_read: int = 0
+    skipped: tuple[Skipped, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "replaced": self.replaced,
+            "unchanged": self.unchanged,
+            "windows": self.windows,
+            "bytes_read": self.bytes_read,
+            "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Size and configuration of an index."""
+
+    location: str
+    documents: int
+    windows: int
+    bytes_on_disk: int
+    config: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "location": self.location,
+            "documents": self.documents,
+            "windows": self.windows,
+            "bytes_on_disk": self.bytes_on_disk,
+            "config": self.config,
+        }

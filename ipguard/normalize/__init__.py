@@ -1,0 +1,132 @@
+"""normalize: Document text -> code and prose token channels with character spans.
+
+This stage owns tree-sitter; nothing else in ipguard imports it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..model import Kind, NormalizedDocument, TokenStream
+from . import languages
+from .code import code_tokens
+from .lexical import lexical_tokens
+from .markdown import has_fence, split_markdown
+from .text import word_tokens
+
+__all__ = ["normalize", "detect_kind", "detect_language", "languages"]
+
+_CODE_LINE = re.compile(
+    r"""^\s*(?:
+        (?:def|class|import|from|return|if|elif|else|for|while|try|except|with|fn|func|let|
+           const|var|function|public|private|protected|static|package|use|struct|impl|
+           \#include|\#define|template|namespace|switch|case)\b
+      | [}{)\]]
+      | @\w+
+    )|[;{}:,(\[]\s*$|^\s*(?://|/\*|\*|\#)""",
+    re.VERBOSE,
+)
+
+_HINTS: tuple[tuple[str, str], ...] = (
+    ("python", r"^\s*(def |class \w+.*:\s*$|import \w+$|from \S+ import |elif |print\()"),
+    ("go", r"^\s*(package \w+$|func [\w(]|\w+ := )"),
+    ("rust", r"^\s*(fn \w+|let mut |impl |pub fn |use \w+::)|->\s*\w+\s*\{|&mut "),
+    ("java", r"^\s*(public |private |protected )?(static )?(final )?class \w+|System\.out\.|@Override"),
+    ("cpp", r"^\s*#include\s*<(iostream|vector|string|map|memory|algorithm)>|std::|template\s*<"),
+    ("c", r"^\s*#include\s*[<\"]|\bprintf\(|\bmalloc\(|\bsizeof\("),
+    ("typescript", r":\s*(string|number|boolean|void)\b|^\s*interface \w+|^\s*export type "),
+    ("javascript", r"^\s*(const|let|var) \w+\s*=|=>|function\s*\w*\(|console\.log|require\("),
+)
+
+
+def detect_kind(text: str) -> Kind:
+    """Guess whether an unlabelled input is markdown, code or prose."""
+    if has_fence(text):
+        return "markdown"
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "text"
+    sample = lines[:400]
+    code_like = sum(1 for ln in sample if _CODE_LINE.search(ln))
+    # Half of the lines looking like code separates source files from prose;
+    # prose lines rarely end in ;{}:, or start with a keyword.
+    return "code" if code_like >= 0.5 * len(sample) else "text"
+
+
+def detect_language(code: str) -> str | None:
+    """Guess the language of a code snippet from telltale constructs, or None."""
+    scores: dict[str, int] = {}
+    for name, pattern in _HINTS:
+        hits = len(re.findall(pattern, code[:20000], re.MULTILINE))
+        if hits:
+            scores[name] = hits
+    if not scores:
+        return None
+    if "cpp" in scores and "c" in scores:
+        scores["cpp"] += scores["c"]
+    if "typescript" in scores and "javascript" in scores:
+        scores["typescript"] += scores["javascript"]
+    return max(scores, key=lambda n: scores[n])
+
+
+def normalize(text: str, *, kind: Kind | None = None, language: str | None = None) -> NormalizedDocument:
+    """Normalize `text` into code and prose token channels.
+
+    `kind` says how to read it ("code", "text" or "markdown"; guessed when
+    None); `language` names the code language (guessed when None or unknown,
+    lexical fallback when no grammar fits). Never raises on bad input.
+
+    >>> doc = normalize("def add(a, b):\\n    return a + b\\n", language="python")
+    >>> doc.code.tokens
+    ('def', '$v', '(', '$v', '$v', ')', ':', 'return', '$v', '+', '$v')
+    """
+    code: list[tuple[str, int, int]] = []
+    prose: list[tuple[str, int, int]] = []
+    notes: list[str] = []
+    if kind is None:
+        kind = "code" if language and languages.lookup(language) else detect_kind(text)
+    if kind == "markdown":
+        for seg in split_markdown(text):
+            if seg.kind == "code":
+                _code(text, seg.start, seg.end, seg.language_tag, code, prose, notes)
+            else:
+                prose.extend(zip(*word_tokens(text, seg.start, seg.end)))
+    elif kind == "code":
+        _code(text, 0, len(text), language, code, prose, notes)
+    else:
+        prose.extend(zip(*word_tokens(text)))
+    return NormalizedDocument(_stream("code", code), _stream("text", prose), tuple(notes))
+
+
+def _code(
+    text: str,
+    start: int,
+    end: int,
+    language: str | None,
+    code: list[tuple[str, int, int]],
+    prose: list[tuple[str, int, int]],
+    notes: list[str],
+) -> None:
+    spec = languages.lookup(language)
+    if spec is None:
+        guessed = detect_language(text[start:end])
+        spec = languages.lookup(guessed)
+        if spec is None:
+            if language:
+                notes.append(f"unknown language {language!r}; lexical fallback used")
+            lexical_tokens(text, start, end, code, prose)
+            return
+    note = code_tokens(text, start, end, spec, code, prose)
+    if note:
+        notes.append(note)
+
+
+def _stream(channel: str, items: list[tuple[str, int, int]]) -> TokenStream:
+    if not items:
+        return TokenStream.empty(channel)  # type: ignore[arg-type]
+    items.sort(key=lambda t: t[1])
+    tokens = tuple(t[0] for t in items)
+    spans = np.array([(t[1], t[2]) for t in items], dtype=np.int64)
+    return TokenStream(channel, tokens, spans)  # type: ignore[arg-type]

@@ -1,0 +1,247 @@
+"""Code normalization with tree-sitter.
+
+Layout is dropped; names bound inside the snippet become one placeholder so
+that consistent renaming changes nothing; names with meaning beyond the snippet
+(attributes, keyword-argument names, imports, builtins) stay as written; number
+literals and short strings are abstracted; comments, docstrings and long
+strings go to the prose channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from .languages import LanguageSpec, parser_for
+from .lexical import DROPPED, LONG_STRING, lexical_tokens
+from .text import word_tokens
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "$v"
+NUMBER = "$n"
+STRING = "$s"
+
+_STRING_UNITS = frozenset(
+    {
+        "string",
+        "template_string",
+        "string_literal",
+        "raw_string_literal",
+        "interpreted_string_literal",
+        "char_literal",
+        "character_literal",
+        "concatenated_string",
+        "text_block",
+        "system_lib_string",
+    }
+)
+_NUMBER_UNITS = frozenset(
+    {
+        "integer",
+        "float",
+        "number",
+        "number_literal",
+        "int_literal",
+        "float_literal",
+        "imaginary_literal",
+        "integer_literal",
+        "decimal_integer_literal",
+        "hex_integer_literal",
+        "octal_integer_literal",
+        "binary_integer_literal",
+        "decimal_floating_point_literal",
+        "hex_floating_point_literal",
+    }
+)
+# Fields and node types inside a binding pattern that hold no bound name:
+# default values, type annotations, and accesses through another object.
+_PATTERN_SKIP_FIELDS = frozenset(
+    {"value", "type", "default", "return_type", "body", "right", "size", "condition", "update"}
+)
+_PATTERN_SKIP_TYPES = frozenset(
+    {
+        "attribute",
+        "subscript",
+        "call",
+        "member_expression",
+        "subscript_expression",
+        "call_expression",
+        "field_expression",
+        "selector_expression",
+        "index_expression",
+        "scoped_identifier",
+        "qualified_identifier",
+        "field_access",
+        "method_invocation",
+        "type_annotation",
+    }
+)
+#: Parse results with more than this share of bytes inside ERROR nodes are
+#: not trusted and the lexical fallback is used instead.
+MAX_ERROR_SHARE = 0.5
+
+
+class ByteToChar:
+    """Maps UTF-8 byte offsets of a segment to character offsets of the whole text."""
+
+    def __init__(self, segment: str, base: int) -> None:
+        self.base = base
+        self.table: np.ndarray | None = None
+        if not segment.isascii():
+            raw = np.frombuffer(segment.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+            is_start = (raw & 0xC0) != 0x80
+            table = np.empty(len(raw) + 1, dtype=np.int64)
+            table[:-1] = np.cumsum(is_start) - 1
+            table[-1] = len(segment)
+            # A byte inside a character maps to the character's end when it ends a span.
+            self.table = table
+
+    def __call__(self, offset: int) -> int:
+        if self.table is None:
+            return self.base + offset
+        return self.base + int(self.table[offset])
+
+    def end(self, offset: int) -> int:
+        """Character offset just past the character that holds byte `offset - 1`."""
+        if self.table is None or offset == 0:
+            return self(offset)
+        return self.base + int(self.table[offset - 1]) + 1
+
+
+def code_tokens(
+    text: str,
+    start: int,
+    end: int,
+    spec: LanguageSpec,
+    code: list[tuple[str, int, int]],
+    prose: list[tuple[str, int, int]],
+) -> str | None:
+    """Append the normalized tokens of `text[start:end]` parsed as `spec`.
+
+    Returns a note when the parse was not trusted and the lexical fallback was
+    used instead, else None.
+    """
+    segment = text[start:end]
+    data = segment.encode("utf-8", "surrogatepass")
+    try:
+        tree = parser_for(spec.name).parse(data)
+    except Exception as exc:  # a grammar failure must not lose the input
+        log.warning("tree-sitter failed on %s input: %s", spec.name, exc)
+        lexical_tokens(text, start, end, code, prose)
+        return f"{spec.name} parser failed; lexical fallback used"
+    to_char = ByteToChar(segment, start)
+    leaves, bound, error_bytes = _walk(tree.root_node, spec, data)
+    if data and error_bytes > MAX_ERROR_SHARE * len(data):
+        lexical_tokens(text, start, end, code, prose)
+        return f"{spec.name} parse mostly failed; lexical fallback used"
+    keep = spec.keep_positions
+    local = spec.local_identifiers
+    for kind, node_type, tok, s, e, parent, field in leaves:
+        cs, ce = to_char(s), to_char.end(e)
+        if kind == 0:  # plain leaf
+            if node_type in local and tok in bound and (parent, field) not in keep:
+                tok = PLACEHOLDER
+            code.append((tok, cs, ce))
+        elif kind == 1:  # comment
+            _prose(text, cs, ce, prose)
+        elif kind == 2:  # string in code
+            code.append((STRING, cs, ce))
+            if ce - cs - 2 >= LONG_STRING:
+                _prose(text, cs, ce, prose)
+        elif kind == 3:  # docstring: prose only
+            _prose(text, cs, ce, prose)
+        else:  # number
+            code.append((NUMBER, cs, ce))
+    return None
+
+
+def _prose(text: str, start: int, end: int, prose: list[tuple[str, int, int]]) -> None:
+    words, starts, ends = word_tokens(text, start, end)
+    prose.extend(zip(words, starts, ends))
+
+
+Leaf = tuple[int, str, str, int, int, str, str]
+
+
+def _walk(root: Any, spec: LanguageSpec, data: bytes) -> tuple[list[Leaf], set[str], int]:
+    """One pass over the tree: leaves in order, names bound anywhere, bytes in ERROR nodes."""
+    leaves: list[Leaf] = []
+    bound: set[str] = set()
+    binders = spec.binders
+    error_bytes = 0
+    cursor = root.walk()
+    parents: list[str] = []
+    while True:
+        node = cursor.node
+        ntype = node.type
+        descend = False
+        if ntype in binders:
+            _collect_bound(node, binders[ntype], spec, data, bound)
+        if node.start_byte == node.end_byte:
+            pass
+        elif ntype == "ERROR":
+            error_bytes += node.end_byte - node.start_byte
+            descend = True
+        elif "comment" in ntype:
+            leaves.append((1, ntype, "", node.start_byte, node.end_byte, "", ""))
+        elif ntype in _STRING_UNITS and node.is_named:
+            parent = parents[-1] if parents else ""
+            is_doc = (
+                parent == "expression_statement"
+                and len(parents) >= 2
+                and parents[-2] in spec.docstring_parents
+                and node.parent is not None
+                and node.parent.named_child_count == 1
+            )
+            leaves.append((3 if is_doc else 2, ntype, "", node.start_byte, node.end_byte, "", ""))
+        elif ntype in _NUMBER_UNITS and node.is_named:
+            leaves.append((4, ntype, "", node.start_byte, node.end_byte, "", ""))
+        elif node.child_count == 0:
+            tok = data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+            if tok not in DROPPED:
+                leaves.append(
+                    (
+                        0,
+                        ntype,
+                        tok,
+                        node.start_byte,
+                        node.end_byte,
+                        parents[-1] if parents else "",
+                        cursor.field_name or "",
+                    )
+                )
+        else:
+            descend = True
+        if descend and cursor.goto_first_child():
+            parents.append(ntype)
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return leaves, bound, error_bytes
+            parents.pop()
+
+
+def _collect_bound(
+    node: Any, fields: tuple[str, ...], spec: LanguageSpec, data: bytes, bound: set[str]
+) -> None:
+    """Add the names that `node` binds through `fields` to `bound`."""
+    stack = [node] if "*" in fields else [c for f in fields for c in node.children_by_field_name(f)]
+    local = spec.local_identifiers
+    while stack:
+        current = stack.pop()
+        ctype = current.type
+        if ctype in local:
+            bound.add(data[current.start_byte : current.end_byte].decode("utf-8", "replace"))
+            continue
+        if ctype in _PATTERN_SKIP_TYPES:
+            continue
+        if ctype == "pair_pattern":  # {key: name}: only the name is bound
+            stack.extend(current.children_by_field_name("value"))
+            continue
+        for i, child in enumerate(current.children):
+            field = current.field_name_for_child(i)
+            if field not in _PATTERN_SKIP_FIELDS:
+                stack.append(child)

@@ -1,0 +1,56 @@
+"""Split markdown into prose and fenced code blocks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([^\s`{]*)[^\n]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A character range of the input and how to read it."""
+
+    kind: str  # "text" or "code"
+    start: int
+    end: int
+    language_tag: str | None = None
+
+
+def has_fence(text: str) -> bool:
+    """Whether `text` holds at least one fenced code block."""
+    return _FENCE.search(text) is not None
+
+
+def split_markdown(text: str) -> list[Segment]:
+    """Prose and fenced code segments of `text`, in order, covering it.
+
+    >>> [(s.kind, s.language_tag) for s in split_markdown("Hi\\n```py\\nx = 1\\n```\\nBye")]
+    [('text', None), ('code', 'py'), ('text', None)]
+    """
+    segments: list[Segment] = []
+    pos = 0
+    search_from = 0
+    while True:
+        opening = _FENCE.search(text, search_from)
+        if opening is None:
+            break
+        fence = opening.group(1)
+        tag = opening.group(2) or None
+        body_start = min(opening.end() + 1, len(text))
+        closing_re = re.compile(
+            r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$", re.MULTILINE
+        )
+        closing = closing_re.search(text, body_start)
+        body_end = closing.start() if closing else len(text)
+        if opening.start() > pos:
+            segments.append(Segment("text", pos, opening.start()))
+        segments.append(Segment("code", body_start, body_end, tag))
+        pos = closing.end() if closing else len(text)
+        search_from = pos
+        if closing is None:
+            break
+    if pos < len(text):
+        segments.append(Segment("text", pos, len(text)))
+    return segments

@@ -1,0 +1,109 @@
+"""decide: verified regions -> a Verdict, and the filtered text that follows from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .config import Action, Policy
+from .model import Match, Verdict
+from .stores import DocumentInfo
+from .verify import Region
+
+SEVERITY: dict[str, int] = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
+
+
+def region_action(region: Region, channel_tokens: int, policy: Policy) -> Action:
+    """What one verified region calls for under `policy`."""
+    if region.similarity < policy.min_similarity:
+        return "allow"
+    needed = policy.min_code_evidence if region.channel == "code" else policy.min_text_evidence
+    first, last = region.query_tokens
+    coverage = (last - first + 1) / max(channel_tokens, 1)
+    strong = region.evidence >= needed or (
+        region.evidence >= policy.min_short_evidence and coverage >= policy.short_coverage
+    )
+    if strong:
+        return policy.action
+    if region.evidence >= policy.flag_ratio * needed and policy.action != "allow":
+        return "flag"
+    return "allow"
+
+
+def decide(
+    regions: Sequence[Region],
+    channel_tokens: Mapping[str, int],
+    documents: Mapping[int, DocumentInfo],
+    policy: Policy,
+    notes: Sequence[str] = (),
+) -> Verdict:
+    """The verdict on an output: the most severe action any region calls for."""
+    matches: list[Match] = []
+    score = 0.0
+    for region in regions:
+        action = region_action(region, channel_tokens.get(region.channel, 0), policy)
+        if action == "allow":
+            continue
+        info = documents.get(region.doc_id)
+        if info is None:  # removed while we were checking
+            continue
+        needed = policy.min_code_evidence if region.channel == "code" else policy.min_text_evidence
+        score = max(score, min(1.0, region.evidence / needed) * region.similarity)
+        matches.append(
+            Match(
+                source=info.source,
+                license=info.license,
+                source_name=info.source_name,
+                channel=region.channel,
+                similarity=region.similarity,
+                evidence=region.evidence,
+                output_span=region.output_span,
+                source_lines=region.source_lines,
+                action=action,
+            )
+        )
+    matches.sort(key=lambda m: (m.output_span, -m.evidence))
+    action: Action = "allow"
+    for m in matches:
+        if SEVERITY[m.action] > SEVERITY[action]:
+            action = m.action
+    return Verdict(action=action, score=score, matches=tuple(matches), notes=tuple(notes))
+
+
+def redact(text: str, matches: Sequence[Match], marker: str) -> str:
+    """`text` with the output spans of `matches` replaced by `marker` (overlaps merged).
+
+    >>> m = Match("s", None, None, "text", 1.0, 30, (6, 11), (1, 1), "redact")
+    >>> redact("hello world!", [m], "[x]")
+    'hello [x]!'
+    """
+    spans = sorted(m.output_span for m in matches)
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out = []
+    pos = 0
+    for start, end in merged:
+        out.append(text[pos:start])
+        out.append(marker)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def apply(text: str, verdict: Verdict, policy: Policy, action: Action | None = None) -> str:
+    """The text a user may see: unchanged, redacted, or replaced by the block message.
+
+    `action` overrides what acting matches do (as `ipguard filter --action`).
+    """
+    acting = [m for m in verdict.matches if m.action in ("redact", "block")]
+    if not acting:
+        return text
+    chosen = action or ("block" if verdict.action == "block" else "redact")
+    if chosen == "block":
+        return policy.block_message
+    if chosen == "redact":
+        return redact(text, acting, policy.redact_marker)
+    return text

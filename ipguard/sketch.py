@@ -1,0 +1,204 @@
+"""sketch: token ids -> shingle hashes -> MinHash signatures of overlapping windows.
+
+The values are datasketch's own: `MinHash(num_perm, seed,
+hashfunc=shingle_hash)` fed the same shingles (as `shingle_bytes`) holds the
+same hash values (affine32 scheme), so a `LeanMinHash` can be built from any
+signature here. The work is vectorised and shared: each shingle's permuted
+hashes are computed once, and window minima come from a doubling sliding-min.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from .config import ChannelConfig
+
+_U32 = np.uint32
+_U64 = np.uint64
+_MASK64 = (1 << 64) - 1
+# Per-position multipliers for combining the token ids of a shingle (odd
+# 64-bit constants from the SplitMix64 / golden-ratio family).
+_SHINGLE_MULTIPLIERS = (
+    0x9E3779B97F4A7C15,
+    0xBF58476D1CE4E5B9,
+    0x94D049BB133111EB,
+    0xD6E8FEB86659FD93,
+    0xA0761D6478BD642F,
+    0xE7037ED1A0B428DB,
+    0x8EBC6AF09C88C6E3,
+    0x589965CC75374CC3,
+)
+MAX_SHINGLE = len(_SHINGLE_MULTIPLIERS)
+
+
+class TokenHasher:
+    """Maps normalized token strings to 32-bit keyed hashes (BLAKE2b with the index key).
+
+    The index keeps only these ids, never the tokens themselves; the key is
+    per index, so ids of one index say nothing about another's.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if not 16 <= len(key) <= 64:
+            raise ValueError("token key must be 16 to 64 bytes")
+        self._key = key
+        self._cache: dict[str, int] = {}
+
+    def ids(self, channel: str, tokens: Sequence[str]) -> np.ndarray:
+        """uint32 ids of `tokens` in `channel` (the channel salts the hash)."""
+        cache_ = self._cache
+        out = np.empty(len(tokens), dtype=_U32)
+        prefix = b"c\0" if channel == "code" else b"t\0"
+        key = self._key
+        for i, tok in enumerate(tokens):
+            ck = channel[0] + tok
+            v = cache_.get(ck)
+            if v is None:
+                digest = hashlib.blake2b(
+                    prefix + tok.encode("utf-8", "surrogatepass"), key=key, digest_size=4
+                ).digest()
+                v = int.from_bytes(digest, "little")
+                if len(cache_) < 2_000_000:
+                    cache_[ck] = v
+            out[i] = v
+        return out
+
+
+def shingle_hashes(ids: np.ndarray, k: int) -> np.ndarray:
+    """32-bit hashes of every run of `k` consecutive ids (len(ids) - k + 1 of them)."""
+    if not 1 <= k <= MAX_SHINGLE:
+        raise ValueError(f"shingle size must be 1..{MAX_SHINGLE}")
+    n = len(ids) - k + 1
+    if n <= 0:
+        return np.zeros(0, dtype=_U32)
+    wide = ids.astype(_U64)
+    acc = np.zeros(n, dtype=_U64)
+    for j in range(k):
+        acc += wide[j : j + n] * _U64(_SHINGLE_MULTIPLIERS[j])
+    return ((acc >> _U64(32)) ^ acc).astype(_U32)
+
+
+def shingle_bytes(ids: np.ndarray, k: int) -> list[bytes]:
+    """The shingles as bytes, the form `shingle_hash` (and datasketch) hash."""
+    ids32 = np.ascontiguousarray(ids, dtype="<u4")
+    return [ids32[i : i + k].tobytes() for i in range(len(ids32) - k + 1)]
+
+
+def shingle_hash(data: bytes) -> int:
+    """Hash of one shingle given as bytes; a datasketch `hashfunc`.
+
+    >>> import numpy as np
+    >>> ids = np.array([1, 2, 3, 4], dtype=np.uint32)
+    >>> int(shingle_hashes(ids, 4)[0]) == shingle_hash(shingle_bytes(ids, 4)[0])
+    True
+    """
+    acc = 0
+    for j in range(len(data) // 4):
+        tok = int.from_bytes(data[4 * j : 4 * j + 4], "little")
+        acc = (acc + tok * _SHINGLE_MULTIPLIERS[j]) & _MASK64
+    return ((acc >> 32) ^ acc) & 0xFFFFFFFF
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, the pre-mix datasketch applies (affine32)."""
+    h = h ^ (h >> _U32(16))
+    h = h * _U32(0x85EBCA6B)
+    h = h ^ (h >> _U32(13))
+    h = h * _U32(0xC2B2AE35)
+    return h ^ (h >> _U32(16))
+
+
+@cache
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutation parameters (a, b) for `num_perm` and `seed`."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    return np.asarray(a, dtype=_U32), np.asarray(b, dtype=_U32)
+
+
+def permuted(hashes: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """(len(hashes), num_perm) permuted values; a signature is their column minimum."""
+    a, b = permutations(num_perm, seed)
+    with np.errstate(over="ignore"):
+        mixed = _fmix32(hashes.astype(_U32))
+        return mixed[:, None] * a[None, :] + b[None, :]
+
+
+def window_starts(n_shingles: int, window: int, stride: int) -> np.ndarray:
+    """Start shingle of each window: every `stride`, plus one flush with the end.
+
+    >>> window_starts(10, 4, 3).tolist()
+    [0, 3, 6]
+    >>> window_starts(11, 4, 3).tolist()
+    [0, 3, 6, 7]
+    """
+    if n_shingles <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if n_shingles <= window:
+        return np.zeros(1, dtype=np.int64)
+    last = n_shingles - window
+    starts = np.arange(0, last + 1, stride, dtype=np.int64)
+    if starts[-1] != last:
+        starts = np.append(starts, last)
+    return starts
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSketches:
+    """MinHash signatures of the windows of one token channel."""
+
+    starts: np.ndarray  # first shingle (= first token) of each window
+    lengths: np.ndarray  # shingles in each window
+    signatures: np.ndarray  # (windows, num_perm) uint32
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def sketch_windows(
+    ids: np.ndarray, channel: ChannelConfig, *, num_perm: int, seed: int, query: bool
+) -> WindowSketches:
+    """Signatures of the overlapping windows of `ids` (query or index stride)."""
+    hashes = shingle_hashes(ids, channel.shingle)
+    n = len(hashes)
+    stride = channel.query_stride if query else channel.index_stride
+    starts = window_starts(n, channel.window, stride)
+    if n == 0:
+        empty = np.zeros((0, num_perm), dtype=_U32)
+        return WindowSketches(starts, np.zeros(0, dtype=np.int64), empty)
+    values = permuted(hashes, num_perm, seed)
+    width = min(channel.window, n)
+    lengths = np.full(len(starts), width, dtype=np.int64)
+    return WindowSketches(starts, lengths, sliding_min(values, starts, width))
+
+
+def sliding_min(values: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """Column minima of `values[s:s+width]` for every s in `starts`, by doubling."""
+    level = values
+    span = 1
+    while span * 2 <= width:
+        level = np.minimum(level[:-span], level[span:])
+        span *= 2
+    if span == width:
+        return level[starts]
+    return np.minimum(level[starts], level[starts + width - span])
+
+
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(windows, bands) int64 LSH keys: band index and its rows hashed together."""
+    n = len(signatures)
+    if n == 0:
+        return np.zeros((0, bands), dtype=np.int64)
+    grouped = signatures[:, : bands * rows].reshape(n, bands, rows).astype(_U64)
+    with np.errstate(over="ignore"):
+        acc = np.arange(1, bands + 1, dtype=_U64)[None, :] * _U64(_SHINGLE_MULTIPLIERS[0])
+        for j in range(rows):
+            acc = (acc ^ grouped[:, :, j]) * _U64(_SHINGLE_MULTIPLIERS[(j + 1) % MAX_SHINGLE])
+            acc ^= acc >> _U64(29)
+    return acc.view(np.int64)

@@ -1,0 +1,137 @@
+"""The `Store` protocol behind an index, and how a location picks a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelRecord:
+    """What an index keeps of one channel of a document: keyed token ids and their lines."""
+
+    channel: str
+    ids: np.ndarray  # uint32 keyed hashes of normalized tokens
+    lines: np.ndarray  # uint32 1-based source line of each token
+    starts: np.ndarray  # first token of each indexed window
+    keys: np.ndarray  # (windows, bands) int64 LSH keys
+
+
+@dataclass(frozen=True, eq=False)
+class DocumentRecord:
+    """One document ready to store."""
+
+    source: str
+    source_name: str | None
+    path: str | None
+    license: str | None
+    kind: str
+    language: str | None
+    content_hash: str
+    size: int
+    channels: tuple[ChannelRecord, ...]
+
+    @property
+    def windows(self) -> int:
+        return sum(len(c.starts) for c in self.channels)
+
+
+@dataclass(frozen=True, eq=False)
+class Removal:
+    """A stored document to delete, with the band keys its windows were stored under."""
+
+    doc_id: int
+    channels: tuple[ChannelRecord, ...]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """Metadata of a stored document, as matches report it."""
+
+    doc_id: int
+    source: str
+    source_name: str | None
+    path: str | None
+    license: str | None
+    content_hash: str
+    windows: int
+
+
+class Store(Protocol):
+    """Where an index lives. Every method is atomic on its own."""
+
+    location: str
+
+    def read_meta(self) -> dict[str, str]:
+        """The index's manifest (empty for a new store)."""
+        ...
+
+    def write_meta(self, meta: dict[str, str]) -> None:
+        """Write the manifest of a new index."""
+        ...
+
+    def document_by_source(self, source: str) -> DocumentInfo | None:
+        """The stored document with this source, if any."""
+        ...
+
+    def documents_by_name(self, source_name: str) -> list[DocumentInfo]:
+        """Every stored document indexed under this source name."""
+        ...
+
+    def documents(self, doc_ids: Sequence[int]) -> dict[int, DocumentInfo]:
+        """Metadata of the documents with these ids."""
+        ...
+
+    def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(token ids, token lines) of one channel of a stored document."""
+        ...
+
+    def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
+        """Remove documents and add others in one transaction; ids of the added ones."""
+        ...
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, window ids) of every stored window that has one of `keys`."""
+        ...
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, windows) held."""
+        ...
+
+    def size_bytes(self) -> int:
+        """Bytes the index takes on disk (or in the server)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+#: Window ids pack the document, the channel and the window's first token.
+WINDOW_BITS = 23
+CHANNEL_BIT = 1 << WINDOW_BITS
+DOC_SHIFT = WINDOW_BITS + 1
+CHANNEL_CODES = {"code": 0, "text": 1}
+CHANNEL_NAMES = {0: "code", 1: "text"}
+#: Tokens one channel of one document may hold (the window start must fit).
+MAX_CHANNEL_TOKENS = (1 << WINDOW_BITS) - 1
+
+
+def window_ids(doc_id: int, channel: str, starts: np.ndarray) -> np.ndarray:
+    """Packed ids of a document's windows."""
+    base = (doc_id << DOC_SHIFT) | (CHANNEL_BIT if CHANNEL_CODES[channel] else 0)
+    return starts.astype(np.int64) | np.int64(base)
+
+
+def unpack_window_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(document ids, channel codes, first tokens) of packed window ids."""
+    ids = ids.astype(np.int64)
+    return ids >> DOC_SHIFT, (ids >> WINDOW_BITS) & 1, ids & (CHANNEL_BIT - 1)
+
+
+def open_store(location: str, *, create: bool) -> Store:
+    """The store at `location`: a SQLite file path (the embedded default)."""
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(location, create=create)
