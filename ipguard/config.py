@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from ._version import __version__
+
+@cache
+def _optimal_bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's choice of LSH bands and rows (it integrates numerically: cached)."""
+    from datasketch.lsh import _optimal_param
+
+    bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
+    return int(bands), int(rows)
+
 
 Action = Literal["allow", "flag", "redact", "block"]
 ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
@@ -80,10 +90,7 @@ class IndexConfig:
     @property
     def bands_rows(self) -> tuple[int, int]:
         """(bands, rows) from datasketch's optimal-parameter method."""
-        from datasketch.lsh import _optimal_param
-
-        bands, rows = _optimal_param(self.lsh_threshold, self.num_perm, 0.5, 0.5)
-        return int(bands), int(rows)
+        return _optimal_bands_rows(self.lsh_threshold, self.num_perm)
 
     @property
     def bands(self) -> int:

@@ -237,6 +237,8 @@ class Index:
             return []
         out = []
         for ch in channels:
+            if ch.keys.size == 0:
+                continue
             flat = ch.keys.ravel()
             order = np.argsort(flat, kind="stable")
             sorted_keys = flat[order]

@@ -162,6 +162,8 @@ class SQLiteStore:
                         )
                 db.execute("DELETE FROM channels WHERE doc_id = ?", (doc_id,))
                 db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            band_keys: list[np.ndarray] = []
+            band_wins: list[np.ndarray] = []
             for doc in adds:
                 cur = db.execute(
                     "INSERT INTO documents (source, source_name, path, license, kind, language,"
@@ -191,11 +193,19 @@ class SQLiteStore:
                         ),
                     )
                     if len(ch.starts):
-                        wins = np.repeat(window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1])
-                        db.executemany(
-                            "INSERT OR IGNORE INTO bands (key, win) VALUES (?, ?)",
-                            zip(ch.keys.ravel().tolist(), wins.tolist()),
+                        band_keys.append(ch.keys.ravel())
+                        band_wins.append(
+                            np.repeat(window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1])
                         )
+            if band_keys:
+                # Inserting in key order keeps the B-tree's page writes local.
+                keys = np.concatenate(band_keys)
+                wins = np.concatenate(band_wins)
+                order = np.lexsort((wins, keys))
+                db.executemany(
+                    "INSERT OR IGNORE INTO bands (key, win) VALUES (?, ?)",
+                    zip(keys[order].tolist(), wins[order].tolist()),
+                )
         return new_ids
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
