@@ -150,21 +150,27 @@ class Policy:
 
     #: Action taken on outputs with a match that reaches the block evidence.
     action: Action = "block"
-    #: Distinct matched code shingles (4 tokens each) needed to act. Chosen on
-    #: bench/accuracy.py; see bench/reports/accuracy.md.
+    #: Distinct matched code shingles (4 tokens each) needed to act. Swept on
+    #: bench/accuracy.py (20..32): 24 keeps recall 1.00 on verbatim, renamed and
+    #: reformatted copies with 2.0% of novel code blocked; 20 blocked 3.7%, and
+    #: 28 lost copies (0.97) for 1.9% (bench/reports/accuracy.md).
     min_code_evidence: int = 24
-    #: Distinct matched word shingles (3 words each) needed to act.
+    #: Distinct matched word shingles (3 words each) needed to act; on the same
+    #: benchmark prose recall stayed 0.94-1.00 and novel prose 1.4% at 15..24.
     min_text_evidence: int = 18
     #: A shorter match still counts when it covers this share of the output
     #: channel and of the protected document (a copied small function or short
     #: paragraph; MEASURED.md, point 4).
     short_coverage: float = 0.8
-    #: Floor on evidence for the coverage rule, so one-liners never block.
-    min_short_evidence: int = 10
+    #: Floor on evidence for the coverage rule, so one-liners never block
+    #: (12 blocked 2.2% of novel code, 16 blocked 2.0% at equal copy recall).
+    min_short_evidence: int = 16
+    #: Similarity a short match needs: it must be a near-exact copy.
+    short_similarity: float = 0.8
     #: Matched tokens / aligned tokens a region needs to count at all.
     min_similarity: float = 0.5
     #: Matches with at least this share of the minimum evidence are flagged.
-    flag_ratio: float = 0.5
+    flag_ratio: float = 0.75
     block_message: str = "[ipguard: output withheld because it reproduces protected material]"
     redact_marker: str = "[ipguard: redacted]"
     #: Inputs larger than this are refused with a reason, never half-checked.

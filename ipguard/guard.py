@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .config import Action, IndexConfig, Policy
@@ -14,7 +15,7 @@ from .model import Document, IndexReport, IndexStats, Kind, Skipped, Verdict
 from .normalize import normalize
 from .policy import apply, decide
 from .stores import DocumentInfo, DocumentRecord
-from .verify import verify
+from .verify import Region, verify
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,15 @@ BATCH_DOCUMENTS = 64
 BATCH_WINDOWS = 200_000
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Verified regions of one output, with its channel sizes, before any policy."""
+
+    regions: tuple[Region, ...]
+    channel_tokens: dict[str, int]
+    notes: tuple[str, ...]
 
 
 class Guard:
@@ -188,6 +198,19 @@ class Guard:
 
     def check(self, text: str, *, kind: Kind | None = None, language: str | None = None) -> Verdict:
         """The verdict on one output, with the protected matches that explain it."""
+        analysis = self.analyse(text, kind=kind, language=language)
+        documents = self.index.store.documents(sorted({r.doc_id for r in analysis.regions}))
+        return decide(
+            analysis.regions, analysis.channel_tokens, documents, self.policy, analysis.notes
+        )
+
+    def analyse(
+        self, text: str, *, kind: Kind | None = None, language: str | None = None
+    ) -> Analysis:
+        """Every verified region of an output before the policy is applied.
+
+        `check` is this plus `decide`; benchmarks use it to sweep policies.
+        """
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.policy.max_input_bytes:
             raise InputError(
@@ -195,7 +218,7 @@ class Guard:
             )
         normalized = normalize(text, kind=kind, language=language)
         channels = self.index.query_channels(normalized)
-        regions = []
+        regions: list[Region] = []
         store = self.index.store
         for cands in self.index.candidates(channels):
             query = next(c for c in channels if c.channel == cands.channel)
@@ -205,9 +228,8 @@ class Guard:
                 return store.load_channel(doc_id, _channel)
 
             regions.extend(verify(query, cands, load, cfg))
-        documents = store.documents(sorted({r.doc_id for r in regions}))
         sizes = {c.channel: len(c.ids) for c in channels}
-        return decide(regions, sizes, documents, self.policy, normalized.notes)
+        return Analysis(tuple(regions), sizes, normalized.notes)
 
     def filter(
         self,

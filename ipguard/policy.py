@@ -20,7 +20,9 @@ def region_action(region: Region, channel_tokens: int, policy: Policy) -> Action
     first, last = region.query_tokens
     coverage = (last - first + 1) / max(channel_tokens, 1)
     strong = region.evidence >= needed or (
-        region.evidence >= policy.min_short_evidence and coverage >= policy.short_coverage
+        region.evidence >= policy.min_short_evidence
+        and coverage >= policy.short_coverage
+        and region.similarity >= policy.short_similarity
     )
     if strong:
         return policy.action
@@ -61,7 +63,8 @@ def decide(
                 action=action,
             )
         )
-    matches.sort(key=lambda m: (m.output_span, -m.evidence))
+    # Strongest first: the match that explains the verdict leads the report.
+    matches.sort(key=lambda m: (-SEVERITY[m.action], -m.evidence, m.output_span))
     action: Action = "allow"
     for m in matches:
         if SEVERITY[m.action] > SEVERITY[action]:

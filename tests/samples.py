@@ -1,0 +1,361 @@
+"""The team's own code samples, one protected function and one unrelated function per language.
+
+`LOCALS` lists the names each protected sample binds itself, so tests can
+rename them consistently; `disguise` renames and reformats at run time.
+"""
+
+from __future__ import annotations
+
+import re
+
+PROTECTED: dict[str, str] = {
+    "python": '''
+def merge_intervals(spans, tolerance=0):
+    """Merge overlapping intervals, allowing a small gap between them."""
+    ordered = sorted(spans, key=lambda pair: (pair[0], pair[1]))
+    merged = []
+    for start, end in ordered:
+        if merged and start <= merged[-1][1] + tolerance:
+            previous = merged.pop()
+            merged.append((previous[0], max(previous[1], end)))
+        else:
+            merged.append((start, end))
+    total = 0
+    for start, end in merged:
+        total += end - start
+    report = {"count": len(merged), "covered": total}
+    if tolerance:
+        report["tolerance"] = tolerance
+    return merged, report
+''',
+    "javascript": '''
+function mergeIntervals(spans, tolerance = 0) {
+  const ordered = [...spans].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const merged = [];
+  for (const [start, end] of ordered) {
+    const last = merged[merged.length - 1];
+    if (last && start <= last[1] + tolerance) {
+      last[1] = Math.max(last[1], end);
+    } else {
+      merged.push([start, end]);
+    }
+  }
+  let total = 0;
+  for (const [start, end] of merged) {
+    total += end - start;
+  }
+  const report = { count: merged.length, covered: total };
+  if (tolerance) {
+    report.slack = tolerance;
+  }
+  return { merged, report };
+}
+''',
+    "typescript": '''
+function mergeIntervals(spans: Array<[number, number]>, tolerance: number = 0): Summary {
+  const ordered = [...spans].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const merged: Array<[number, number]> = [];
+  for (const [start, end] of ordered) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && start <= last[1] + tolerance) {
+      last[1] = Math.max(last[1], end);
+    } else {
+      merged.push([start, end]);
+    }
+  }
+  let total: number = 0;
+  for (const [start, end] of merged) {
+    total += end - start;
+  }
+  const report: Report = { count: merged.length, covered: total };
+  if (tolerance > 0) {
+    report.slack = tolerance;
+  }
+  return { merged, report };
+}
+''',
+    "java": '''
+class Intervals {
+    static List<int[]> mergeIntervals(List<int[]> spans, int tolerance) {
+        List<int[]> ordered = new ArrayList<>(spans);
+        ordered.sort((a, b) -> a[0] != b[0] ? Integer.compare(a[0], b[0]) : Integer.compare(a[1], b[1]));
+        List<int[]> merged = new ArrayList<>();
+        for (int[] span : ordered) {
+            if (!merged.isEmpty() && span[0] <= merged.get(merged.size() - 1)[1] + tolerance) {
+                int[] last = merged.get(merged.size() - 1);
+                last[1] = Math.max(last[1], span[1]);
+            } else {
+                merged.add(new int[] {span[0], span[1]});
+            }
+        }
+        long total = 0;
+        for (int[] span : merged) {
+            total += span[1] - span[0];
+        }
+        if (tolerance > 0 && total > 0) {
+            System.err.println("merged with tolerance " + tolerance);
+        }
+        return merged;
+    }
+}
+''',
+    "c": '''
+static size_t merge_intervals(struct span *spans, size_t count, long tolerance, long *covered) {
+    size_t out = 0;
+    long total = 0;
+    qsort(spans, count, sizeof(struct span), compare_spans);
+    for (size_t i = 0; i < count; i++) {
+        if (out > 0 && spans[i].start <= spans[out - 1].end + tolerance) {
+            if (spans[i].end > spans[out - 1].end) {
+                spans[out - 1].end = spans[i].end;
+            }
+        } else {
+            spans[out] = spans[i];
+            out++;
+        }
+    }
+    for (size_t j = 0; j < out; j++) {
+        total += spans[j].end - spans[j].start;
+    }
+    if (covered != NULL) {
+        *covered = total;
+    }
+    return out;
+}
+''',
+    "cpp": '''
+std::vector<Span> mergeIntervals(std::vector<Span> spans, long tolerance, long &covered) {
+    std::sort(spans.begin(), spans.end(), [](const Span &a, const Span &b) {
+        return a.start != b.start ? a.start < b.start : a.end < b.end;
+    });
+    std::vector<Span> merged;
+    for (const auto &span : spans) {
+        if (!merged.empty() && span.start <= merged.back().end + tolerance) {
+            merged.back().end = std::max(merged.back().end, span.end);
+        } else {
+            merged.push_back(span);
+        }
+    }
+    long total = 0;
+    for (const auto &span : merged) {
+        total += span.end - span.start;
+    }
+    covered = total;
+    if (tolerance > 0) {
+        std::clog << "merged with tolerance " << tolerance << std::endl;
+    }
+    return merged;
+}
+''',
+    "go": '''
+package intervals
+
+func MergeIntervals(spans []Span, tolerance int) ([]Span, int) {
+	ordered := append([]Span(nil), spans...)
+	sort.Slice(ordered, func(i, j int) bool {
+		if ordered[i].Start != ordered[j].Start {
+			return ordered[i].Start < ordered[j].Start
+		}
+		return ordered[i].End < ordered[j].End
+	})
+	merged := []Span{}
+	for _, span := range ordered {
+		if len(merged) > 0 && span.Start <= merged[len(merged)-1].End+tolerance {
+			last := &merged[len(merged)-1]
+			if span.End > last.End {
+				last.End = span.End
+			}
+		} else {
+			merged = append(merged, span)
+		}
+	}
+	total := 0
+	for _, span := range merged {
+		total += span.End - span.Start
+	}
+	return merged, total
+}
+''',
+    "rust": '''
+pub fn merge_intervals(spans: &[Span], tolerance: i64) -> (Vec<Span>, i64) {
+    let mut ordered = spans.to_vec();
+    ordered.sort_by(|a, b| a.start.cmp(&b.start).then(a.end.cmp(&b.end)));
+    let mut merged: Vec<Span> = Vec::new();
+    for span in ordered {
+        match merged.last_mut() {
+            Some(last) if span.start <= last.end + tolerance => {
+                if span.end > last.end {
+                    last.end = span.end;
+                }
+            }
+            _ => merged.push(span),
+        }
+    }
+    let mut total = 0;
+    for span in &merged {
+        total += span.end - span.start;
+    }
+    if tolerance > 0 {
+        eprintln!("merged with tolerance {}", tolerance);
+    }
+    (merged, total)
+}
+''',
+}
+PROTECTED["tsx"] = PROTECTED["typescript"]
+
+LOCALS: dict[str, tuple[str, ...]] = {
+    "python": ("merge_intervals", "spans", "tolerance", "ordered", "pair", "merged", "start", "end",
+               "previous", "total", "report"),
+    "javascript": ("mergeIntervals", "spans", "tolerance", "ordered", "a", "b", "merged", "start",
+                   "end", "last", "total", "report"),
+    "typescript": ("mergeIntervals", "spans", "tolerance", "ordered", "a", "b", "merged", "start",
+                   "end", "last", "total", "report"),
+    "java": ("mergeIntervals", "spans", "tolerance", "ordered", "a", "b", "merged", "span", "last",
+             "total"),
+    "c": ("merge_intervals", "spans", "count", "tolerance", "covered", "out", "total", "i", "j"),
+    "cpp": ("mergeIntervals", "spans", "tolerance", "covered", "a", "b", "merged", "span", "total"),
+    "go": ("MergeIntervals", "spans", "tolerance", "ordered", "i", "j", "merged", "span", "last",
+           "total"),
+    "rust": ("merge_intervals", "spans", "tolerance", "ordered", "a", "b", "merged", "span", "last",
+             "total"),
+}
+LOCALS["tsx"] = LOCALS["typescript"]
+
+UNRELATED: dict[str, str] = {
+    "python": '''
+def render_invoice(customer, lines, tax_rate):
+    header = f"Invoice for {customer.name}"
+    rows = []
+    subtotal = 0
+    for item in lines:
+        cost = item.quantity * item.unit_price
+        subtotal += cost
+        rows.append(f"{item.sku:<12}{item.quantity:>4} x {item.unit_price:>8.2f}")
+    tax = round(subtotal * tax_rate, 2)
+    footer = f"Subtotal {subtotal:.2f}  Tax {tax:.2f}  Total {subtotal + tax:.2f}"
+    return "\\n".join([header, *rows, footer])
+''',
+    "javascript": '''
+async function fetchAllPages(client, url) {
+  const results = [];
+  let next = url;
+  while (next) {
+    const response = await client.get(next, { headers: { Accept: "application/json" } });
+    results.push(...response.data.items);
+    next = response.data.links && response.data.links.next;
+  }
+  return results.filter((item) => !item.archived).map((item) => item.id);
+}
+''',
+    "typescript": '''
+export class RateLimiter {
+  private readonly stamps: number[] = [];
+  constructor(private readonly limit: number, private readonly windowMs: number) {}
+  allow(now: number = Date.now()): boolean {
+    while (this.stamps.length && now - this.stamps[0] > this.windowMs) {
+      this.stamps.shift();
+    }
+    if (this.stamps.length >= this.limit) return false;
+    this.stamps.push(now);
+    return true;
+  }
+}
+''',
+    "java": '''
+public final class Temperature {
+    private final double kelvin;
+    public Temperature(double kelvin) {
+        if (kelvin < 0) throw new IllegalArgumentException("below absolute zero");
+        this.kelvin = kelvin;
+    }
+    public double celsius() { return kelvin - 273.15; }
+    public double fahrenheit() { return celsius() * 9.0 / 5.0 + 32.0; }
+    @Override public String toString() { return String.format("%.1f K", kelvin); }
+}
+''',
+    "c": '''
+int parse_config_line(const char *line, char *key, size_t key_size, int *value) {
+    const char *eq = strchr(line, '=');
+    if (eq == NULL || (size_t)(eq - line) >= key_size) {
+        return -1;
+    }
+    memcpy(key, line, (size_t)(eq - line));
+    key[eq - line] = '\\0';
+    *value = atoi(eq + 1);
+    return 0;
+}
+''',
+    "cpp": '''
+class Matrix {
+public:
+    Matrix(std::size_t rows, std::size_t cols) : rows_(rows), cols_(cols), data_(rows * cols) {}
+    double &at(std::size_t r, std::size_t c) { return data_[r * cols_ + c]; }
+    Matrix transpose() const {
+        Matrix out(cols_, rows_);
+        for (std::size_t r = 0; r < rows_; ++r)
+            for (std::size_t c = 0; c < cols_; ++c) out.data_[c * rows_ + r] = data_[r * cols_ + c];
+        return out;
+    }
+private:
+    std::size_t rows_, cols_;
+    std::vector<double> data_;
+};
+''',
+    "go": '''
+package server
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	status := map[string]string{"status": "ok", "version": s.version}
+	if err := s.db.PingContext(r.Context()); err != nil {
+		status["status"] = "degraded"
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(status)
+}
+''',
+    "rust": '''
+impl Inventory {
+    pub fn restock(&mut self, sku: &str, amount: u32) -> Result<u32, StockError> {
+        let entry = self.items.get_mut(sku).ok_or(StockError::Unknown(sku.to_string()))?;
+        entry.quantity = entry.quantity.checked_add(amount).ok_or(StockError::Overflow)?;
+        self.log.push(format!("restocked {} by {}", sku, amount));
+        Ok(entry.quantity)
+    }
+}
+''',
+}
+UNRELATED["tsx"] = UNRELATED["typescript"]
+
+EXTENSIONS = {
+    "python": ".py", "javascript": ".js", "typescript": ".ts", "tsx": ".tsx", "java": ".java",
+    "c": ".c", "cpp": ".cpp", "go": ".go", "rust": ".rs",
+}
+
+
+def rename(code: str, names: tuple[str, ...], prefix: str = "zz") -> str:
+    """Rename `names` consistently (whole words only)."""
+    mapping = {n: f"{prefix}{i}{n[::-1].capitalize()}" for i, n in enumerate(names)}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b")
+    return pattern.sub(lambda m: mapping[m.group()], code)
+
+
+def reformat(code: str, language: str) -> str:
+    """New layout, same tokens: other indentation, other spacing, braces moved."""
+    out = []
+    for line in code.splitlines():
+        stripped = line.lstrip(" \t")
+        depth = (len(line) - len(stripped)) // (1 if line.startswith("\t") else 2)
+        text = re.sub(r", *", ",  ", stripped) if language != "python" else stripped
+        if language not in ("python", "go") and text.endswith("{") and len(text) > 1:
+            out.append(" " * depth * 3 + text[:-1].rstrip())
+            out.append(" " * depth * 3 + "{")
+            continue
+        out.append((" " * depth * 3 if language != "python" else "  " * (depth // 2)) + text)
+    return "\n\n".join(out) if language not in ("python",) else "\n".join(out)
+
+
+def disguise(language: str) -> str:
+    """The protected sample of `language`, renamed and reformatted."""
+    return reformat(rename(PROTECTED[language], LOCALS[language]), language)

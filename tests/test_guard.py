@@ -1,0 +1,120 @@
+"""End to end through the Python API: every language, prose, redaction, removal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import PROTECTED_PROSE
+from samples import PROTECTED, UNRELATED, disguise
+
+from ipguard import Guard, Policy
+from ipguard.errors import InputError
+
+LANGUAGES = sorted(PROTECTED)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_renamed_reformatted_copy_is_blocked_naming_its_source(guard: Guard, language: str) -> None:
+    answer = f"Here is the function.\n\n```{language}\n{disguise(language)}\n```\n"
+    verdict = guard.check(answer)
+    assert verdict.action == "block"
+    top = verdict.matches[0]
+    expected = "typescript" if language == "tsx" else language
+    assert Path(top.source).name.startswith(f"intervals_{expected}.")
+    assert top.license == "LicenseRef-test"
+    first, last = top.source_lines
+    assert 1 <= first < last <= PROTECTED[language].count("\n") + 1
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_unrelated_code_is_allowed(guard: Guard, language: str) -> None:
+    verdict = guard.check(f"```{language}\n{UNRELATED[language]}\n```")
+    assert verdict.action == "allow", verdict.matches
+
+
+def test_protected_paragraph_with_new_casing_and_punctuation_is_blocked(guard: Guard) -> None:
+    disguised = PROTECTED_PROSE.upper().replace(",", " -").replace(".", "!")
+    verdict = guard.check("As requested: " + disguised)
+    assert verdict.action == "block"
+    assert verdict.matches[0].channel == "text"
+    assert verdict.matches[0].source.endswith("chart.txt")
+
+
+def test_novel_prose_and_empty_output_are_allowed(guard: Guard) -> None:
+    assert guard.check("").action == "allow"
+    novel = "A bakery on the corner sells rye loaves on Tuesdays and closes early in August."
+    assert guard.check(novel).action == "allow"
+
+
+def test_redact_replaces_exactly_the_matched_span(built_index: Path) -> None:
+    intro, outro = "Intro sentence that is new. ", " Closing words that are new too."
+    text = intro + PROTECTED_PROSE + outro
+    with Guard.open(str(built_index), policy=Policy(action="redact")) as guard:
+        verdict = guard.check(text)
+        assert verdict.action == "redact"
+        start, end = verdict.matches[0].output_span
+        assert text[start:end].startswith("The cartographers")
+        assert text[start:end].endswith("lock and key")
+        filtered = guard.filter(text)
+    assert filtered == intro + Policy().redact_marker + "." + outro
+
+
+def test_block_replaces_the_whole_output(guard: Guard) -> None:
+    assert guard.filter("So: " + PROTECTED_PROSE) == guard.policy.block_message
+    assert guard.filter("So: " + PROTECTED_PROSE, action="redact").startswith("So: [ipguard")
+
+
+def test_invalid_utf8_is_replaced_and_still_checked(guard: Guard, tmp_path: Path) -> None:
+    from ipguard.ingest import read_input
+
+    raw = b"\xff\xfe" + PROTECTED_PROSE.encode() + b"\xc3"
+    path = tmp_path / "out.txt"
+    path.write_bytes(raw)
+    _name, text = read_input(str(path), max_bytes=1 << 20)
+    assert "\ufffd" in text
+    assert guard.check(text).action == "block"
+
+
+def test_oversized_output_is_refused_not_passed(built_index: Path) -> None:
+    with Guard.open(str(built_index), policy=Policy(max_input_bytes=100)) as guard:
+        with pytest.raises(InputError, match="limit"):
+            guard.check("x" * 200)
+
+
+def test_reindexing_unchanged_files_is_a_no_op_and_changes_replace(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    index = str(tmp_path / "i.db")
+    work = tmp_path / "src"
+    work.mkdir()
+    (work / "a.py").write_text(PROTECTED["python"])
+    (work / "b.txt").write_text(PROTECTED_PROSE)
+    with Guard.open(index, create=True) as guard:
+        first = guard.index_paths([str(work)])
+        assert (first.added, first.unchanged) == (2, 0)
+        again = guard.index_paths([str(work)])
+        assert (again.added, again.replaced, again.unchanged, again.windows) == (0, 0, 2, 0)
+        (work / "b.txt").write_text("Completely different words about sailing boats and knots.")
+        changed = guard.index_paths([str(work)])
+        assert (changed.replaced, changed.unchanged) == (1, 1)
+        assert guard.stats().documents == 2
+        assert guard.check(PROTECTED_PROSE).action == "allow"
+
+
+def test_remove_deletes_every_trace(corpus_dir: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    index = str(tmp_path / "r.db")
+    with Guard.open(index, create=True) as guard:
+        guard.index_paths([str(corpus_dir)], source_name="samples")
+        before = guard.stats()
+        removed = guard.remove(source=str(corpus_dir / "chart.txt"))
+        assert removed == 1
+        assert guard.check(PROTECTED_PROSE).action == "allow"
+        assert guard.stats().documents == before.documents - 1
+        assert guard.remove(source_name="samples") == before.documents - 1
+        assert guard.stats().documents == 0
+    db = sqlite3.connect(index)
+    for table in ("documents", "channels", "bands"):
+        assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table

@@ -1,0 +1,116 @@
+"""normalize: channels, placeholders, offsets, fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+from samples import LOCALS, PROTECTED, UNRELATED, rename, reformat
+
+from ipguard.normalize import detect_kind, detect_language, normalize
+from ipguard.normalize.languages import language_names
+
+LANGUAGES = sorted(PROTECTED)
+
+
+def test_every_required_language_has_a_grammar() -> None:
+    for name in ("python", "javascript", "typescript", "tsx", "java", "c", "cpp", "go", "rust"):
+        assert name in language_names()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_renaming_and_reformatting_leave_the_code_stream_unchanged(language: str) -> None:
+    original = normalize(PROTECTED[language], kind="code", language=language)
+    disguised = normalize(
+        reformat(rename(PROTECTED[language], LOCALS[language]), language), kind="code", language=language
+    )
+    assert original.notes == () and disguised.notes == ()
+    assert disguised.code.tokens == original.code.tokens
+    assert "$v" in original.code.tokens
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_unrelated_code_normalizes_to_another_stream(language: str) -> None:
+    a = normalize(PROTECTED[language], kind="code", language=language).code.tokens
+    b = normalize(UNRELATED[language], kind="code", language=language).code.tokens
+    assert a != b
+
+
+def test_attributes_keywords_and_builtins_keep_their_names() -> None:
+    doc = normalize("def f(x, key=1):\n    return len(x.items, key=key)\n", language="python")
+    tokens = doc.code.tokens
+    assert "len" in tokens and "items" in tokens
+    # the keyword-argument name stays, its value (a parameter) is a placeholder
+    i = tokens.index("=", tokens.index("len"))
+    assert tokens[i - 1] == "key" and tokens[i + 1] == "$v"
+
+
+def test_imported_module_names_are_not_placeholders() -> None:
+    doc = normalize("import os\n\ndef f(p):\n    return os.path.join(p, 'x')\n", language="python")
+    assert "os" in doc.code.tokens and "join" in doc.code.tokens
+
+
+def test_numbers_and_short_strings_are_abstracted() -> None:
+    a = normalize("x = 42 + len('ab')", language="python").code.tokens
+    b = normalize("x = 7 + len('zzz')", language="python").code.tokens
+    assert a == b and "$n" in a and "$s" in a
+
+
+def test_comments_and_docstrings_go_to_the_prose_channel() -> None:
+    code = 'def f():\n    """Frobnicate the widgets."""\n    # carefully now\n    return 1\n'
+    doc = normalize(code, language="python")
+    assert doc.text.tokens == ("frobnicate", "the", "widgets", "carefully", "now")
+    assert "frobnicate" not in doc.code.tokens
+
+
+def test_text_is_nfkc_casefolded_words() -> None:
+    doc = normalize("ＨＥＬＬＯ, Straße!", kind="text")
+    assert doc.text.tokens == ("hello", "strasse")
+    assert len(doc.code) == 0
+
+
+def test_markdown_fences_are_code_and_the_rest_prose() -> None:
+    text = "Here you go:\n\n```python\ndef f(a):\n    return a\n```\n\nEnjoy it."
+    doc = normalize(text)
+    assert doc.code.tokens == ("def", "$v", "(", "$v", ")", ":", "return", "$v")
+    assert doc.text.tokens == ("here", "you", "go", "enjoy", "it")
+
+
+def test_untagged_fence_language_is_detected() -> None:
+    text = "```\nfn main() {\n    let mut x = 1;\n    x += 2;\n}\n```"
+    doc = normalize(text)
+    assert doc.notes == ()
+    assert "let" in doc.code.tokens and "$v" in doc.code.tokens
+
+
+def test_unknown_language_falls_back_to_the_lexer() -> None:
+    doc = normalize("proc foo {a b} { return [expr $a + $b] }", kind="code", language="tcl")
+    assert any("lexical fallback" in n for n in doc.notes)
+    assert len(doc.code) > 5
+
+
+def test_unparseable_code_falls_back_without_crashing() -> None:
+    doc = normalize(")))(((}}}{{{ ;;; def def class ]]]" * 20, kind="code", language="python")
+    assert len(doc.code) > 0
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\n", "\x00\x01", "```", "```python\n"])
+def test_degenerate_inputs_normalize(text: str) -> None:
+    doc = normalize(text)
+    assert len(doc.code.spans) == len(doc.code.tokens)
+
+
+def test_offsets_point_at_the_token_text_with_non_ascii() -> None:
+    code = "def f(näme):\n    s = 'héllo wörld'\n    return näme + s  # çomment\n"
+    doc = normalize(code, language="python")
+    for tok, (start, end) in zip(doc.code.tokens, doc.code.spans):
+        if tok not in ("$v", "$n", "$s"):
+            assert code[start:end] == tok
+    assert [code[s:e] for s, e in doc.code.spans if code[s:e] == "näme"] == ["näme", "näme"]
+    assert code[doc.text.spans[0][0] : doc.text.spans[0][1]] == "çomment"
+
+
+def test_detect_kind_and_language() -> None:
+    assert detect_kind("def f(x):\n    return x\n") == "code"
+    assert detect_kind("The quick brown fox.\nIt jumps over the dog.") == "text"
+    assert detect_kind("Text\n```js\nlet a = 1;\n```") == "markdown"
+    assert detect_language("package main\n\nfunc main() {\n\tx := 1\n}") == "go"
+    assert detect_language("#include <stdio.h>\nint main(void) { printf(\"hi\"); }") == "c"

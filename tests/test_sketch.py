@@ -1,0 +1,81 @@
+"""sketch: values identical to datasketch, shared work, band keys."""
+
+from __future__ import annotations
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ipguard.config import ChannelConfig
+from ipguard.sketch import (
+    TokenHasher,
+    band_keys,
+    shingle_bytes,
+    shingle_hash,
+    shingle_hashes,
+    sketch_windows,
+    window_starts,
+)
+
+CHANNEL = ChannelConfig(shingle=4, window=24, index_stride=8, query_stride=4)
+
+
+def _datasketch(ids: np.ndarray, start: int, length: int, num_perm: int, seed: int) -> MinHash:
+    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
+    m.update_batch(shingle_bytes(ids, CHANNEL.shingle)[start : start + length])
+    return m
+
+
+@given(
+    st.lists(st.integers(0, 2**32 - 1), min_size=4, max_size=120),
+    st.sampled_from([16, 64, 128]),
+    st.integers(1, 2**16),
+    st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_signatures_are_identical_to_datasketch(ids: list[int], num_perm: int, seed: int, query: bool) -> None:
+    arr = np.array(ids, dtype=np.uint32)
+    sketches = sketch_windows(arr, CHANNEL, num_perm=num_perm, seed=seed, query=query)
+    assert len(sketches) >= 1
+    for start, length, signature in zip(sketches.starts, sketches.lengths, sketches.signatures):
+        expected = _datasketch(arr, int(start), int(length), num_perm, seed)
+        assert np.array_equal(expected.hashvalues, signature)
+        lean = LeanMinHash(seed=seed, hashvalues=signature, scheme="affine32")
+        assert lean.jaccard(LeanMinHash(expected)) == 1.0
+
+
+def test_vectorised_shingle_hashes_equal_the_datasketch_hashfunc() -> None:
+    ids = np.arange(1000, 1100, dtype=np.uint32)
+    vector = shingle_hashes(ids, 4)
+    scalar = [shingle_hash(b) for b in shingle_bytes(ids, 4)]
+    assert vector.tolist() == scalar
+
+
+def test_windows_cover_the_tail() -> None:
+    assert window_starts(0, 24, 8).tolist() == []
+    assert window_starts(5, 24, 8).tolist() == [0]
+    starts = window_starts(100, 24, 8)
+    assert starts[-1] + 24 == 100
+
+
+def test_similar_windows_share_band_keys_and_different_ones_do_not() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 2**32, 60, dtype=np.uint64).astype(np.uint32)
+    b = a.copy()
+    b[30] = 12345  # one token edited
+    c = rng.integers(0, 2**32, 60, dtype=np.uint64).astype(np.uint32)
+    keys = [
+        band_keys(sketch_windows(x, CHANNEL, num_perm=64, seed=1, query=False).signatures, 21, 3)
+        for x in (a, b, c)
+    ]
+    assert len(set(keys[0].ravel()) & set(keys[1].ravel())) > 0
+    assert len(set(keys[0].ravel()) & set(keys[2].ravel())) == 0
+
+
+def test_token_hasher_is_keyed_and_salted_by_channel() -> None:
+    one = TokenHasher(b"k" * 32)
+    two = TokenHasher(b"j" * 32)
+    assert one.ids("code", ["def"]).tolist() != two.ids("code", ["def"]).tolist()
+    assert one.ids("code", ["def"]).tolist() != one.ids("text", ["def"]).tolist()
+    assert one.ids("code", ["x", "x"])[0] == one.ids("code", ["x"])[0]

@@ -1,0 +1,110 @@
+"""The SQLite store and the index manifest: configuration, corruption, secrecy."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import PROTECTED_PROSE
+from samples import PROTECTED
+
+from ipguard import Guard, IndexConfig
+from ipguard.errors import IndexConfigMismatchError, IndexCorruptError, IndexNotFoundError
+from ipguard.index import Index
+
+
+def test_missing_index_is_an_error_unless_created(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError):
+        Guard.open(str(tmp_path / "none.db"))
+    Guard.open(str(tmp_path / "new.db"), create=True).close()
+
+
+def test_foreign_and_garbage_files_are_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(IndexCorruptError):
+        Guard.open(str(garbage))
+    foreign = tmp_path / "foreign.db"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE people (name TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(IndexCorruptError, match="not an ipguard index"):
+        Guard.open(str(foreign))
+
+
+def test_truncated_index_is_refused(built_index: Path, tmp_path: Path) -> None:
+    data = built_index.read_bytes()
+    broken = tmp_path / "truncated.db"
+    broken.write_bytes(data[: len(data) // 3])
+    with pytest.raises(IndexCorruptError):
+        with Guard.open(str(broken)) as guard:
+            guard.check(PROTECTED_PROSE)
+            guard.stats()
+
+
+def test_manifest_records_the_configuration(built_index: Path) -> None:
+    with Guard.open(str(built_index)) as guard:
+        config = guard.stats().config
+    for key in ("ipguard_version", "normalizer_version", "num_perm", "seed", "bands", "rows", "code", "text"):
+        assert key in config
+    assert config["code"]["shingle"] == 4
+
+
+def test_a_different_configuration_is_refused(built_index: Path) -> None:
+    with pytest.raises(IndexConfigMismatchError, match="num_perm"):
+        Index.open(str(built_index), config=IndexConfig(num_perm=128))
+
+
+def test_an_index_from_another_normalizer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    Guard.open(str(path), create=True).close()
+    db = sqlite3.connect(path)
+    record = json.loads(db.execute("SELECT value FROM meta WHERE key='config'").fetchone()[0])
+    record["normalizer_version"] = 0
+    db.execute("UPDATE meta SET value=? WHERE key='config'", (json.dumps(record),))
+    db.commit()
+    db.close()
+    with pytest.raises(IndexConfigMismatchError, match="normalizer"):
+        Guard.open(str(path))
+
+
+def test_no_protected_text_is_stored_in_the_clear(built_index: Path) -> None:
+    raw = built_index.read_bytes()
+    wal = Path(str(built_index) + "-wal")
+    if wal.exists():
+        raw += wal.read_bytes()
+    samples = [PROTECTED_PROSE[i : i + 12] for i in range(0, len(PROTECTED_PROSE) - 12, 40)]
+    samples += ["merge_intervals", "tolerance", "cartographers", "mergeIntervals"]
+    for sample in samples:
+        assert sample.encode() not in raw, sample
+    assert b"merged.append" not in raw
+    assert PROTECTED["python"].splitlines()[3].strip().encode() not in raw
+
+
+def test_a_failed_batch_leaves_no_half_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(tmp_path / "atomic.db")
+    with Guard.open(path, create=True) as guard:
+        guard.index_texts([("a", PROTECTED_PROSE)])
+        store = guard.index.store
+        original = store._db
+
+        class Exploding:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+                return getattr(original, name)
+
+            def executemany(self, *args):  # type: ignore[no-untyped-def]
+                raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+        monkeypatch.setattr(store, "_db", Exploding())
+        with pytest.raises(sqlite3.OperationalError):
+            guard.index_texts([("b", PROTECTED["python"])], language="python")
+        monkeypatch.setattr(store, "_db", original)
+        assert guard.stats().documents == 1
+        db = sqlite3.connect(path)
+        assert db.execute("SELECT COUNT(*) FROM channels").fetchone()[0] == 1
