@@ -1,0 +1,63 @@
+"""ingest: classification, bad input, JSONL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ipguard.ingest import IngestOptions, classify, walk
+from ipguard.model import Document, Skipped
+
+
+def _items(path: Path, **kw: object) -> list[Document | Skipped]:
+    return list(walk([str(path)], IngestOptions(**kw)))  # type: ignore[arg-type]
+
+
+def test_language_from_extension_shebang_and_content() -> None:
+    assert classify("x.rs", "") == ("code", "rust")
+    assert classify("tool", "#!/usr/bin/env python3\nprint(1)\n") == ("code", "python")
+    assert classify("notes.md", "# Title") == ("markdown", None)
+    assert classify("README", "Plain words here.\nMore words.") == ("text", None)
+
+
+def test_binary_oversized_and_missing_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"ab\x00cd")
+    (tmp_path / "big.txt").write_text("x" * 2000)
+    items = _items(tmp_path, max_file_bytes=1000)
+    reasons = {Path(i.source).name: i.reason for i in items if isinstance(i, Skipped)}
+    assert reasons == {"a.bin": "binary file", "big.txt": "larger than the 1000-byte limit (2000 bytes)"}
+    missing = list(walk([str(tmp_path / "nope")], IngestOptions()))
+    assert isinstance(missing[0], Skipped) and "no such file" in missing[0].reason
+
+
+def test_invalid_utf8_is_decoded_with_replacement(tmp_path: Path) -> None:
+    (tmp_path / "bad.txt").write_bytes(b"caf\xe9 au lait \xff")
+    (doc,) = _items(tmp_path)
+    assert isinstance(doc, Document) and "\ufffd" in doc.text
+
+
+def test_jsonl_records_become_documents(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"body": "def f(a):\n    return a\n", "language": "python", "license": "MIT"}),
+        json.dumps({"body": "Some prose words."}),
+        json.dumps({"other": 1}),
+        "{broken",
+        "",
+    ]
+    (tmp_path / "c.jsonl").write_text("\n".join(lines))
+    items = _items(tmp_path, jsonl_field="body", license="Apache-2.0")
+    docs = [i for i in items if isinstance(i, Document)]
+    skipped = [i for i in items if isinstance(i, Skipped)]
+    assert [(d.kind, d.language, d.license) for d in docs] == [("code", "python", "MIT"), ("text", None, "Apache-2.0")]
+    assert docs[0].source.endswith("c.jsonl:1")
+    assert [s.source.rsplit(":", 1)[1] for s in skipped] == ["3", "4"]
+
+
+def test_excludes_and_hidden_directories(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("x")
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "lib.py").write_text("x = 1")
+    (tmp_path / "main.py").write_text("x = 2")
+    names = [Path(i.source).name for i in _items(tmp_path, exclude=("vendor",))]
+    assert names == ["main.py"]
