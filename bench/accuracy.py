@@ -42,14 +42,14 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 LICENCES = Path("/usr/share/common-licenses")
 CACHE = ROOT / "bench" / ".cache"
 REPORTS = ROOT / "bench" / "reports"
-FILLER_CODE = '''
+FILLER_CODE = """
 def summarise_orders(orders, currency="EUR"):
     totals = {}
     for order in orders:
         bucket = totals.setdefault(order.customer, [])
         bucket.append(order.amount)
     return {name: round(sum(values), 2) for name, values in totals.items()}
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ class Case:
     language: str | None = None
 
 
-def python_functions(paths: list[Path], min_lines: int, rng: random.Random, limit: int) -> list[str]:
+def python_functions(
+    paths: list[Path], min_lines: int, rng: random.Random, limit: int
+) -> list[str]:
     out: list[str] = []
     for path in paths:
         try:
@@ -93,7 +95,9 @@ def rename_only(code: str) -> str:
     """Consistent renaming of bound names, keeping layout and comments."""
     tree = ast.parse(code)
     bound = {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
-    bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
     bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     toks = []
     for tok in tokenize.generate_tokens(io.StringIO(code).readline):
@@ -123,12 +127,19 @@ def strip_docstrings(code: str) -> str:
 def edit_statements(code: str, rng: random.Random) -> str:
     """Delete about one statement in eight and insert a new one."""
     lines = code.splitlines()
-    simple = [i for i, ln in enumerate(lines) if ln.strip() and not ln.rstrip().endswith(":")
-              and not ln.strip().startswith(("return", "def ", "@"))]
+    simple = [
+        i
+        for i, ln in enumerate(lines)
+        if ln.strip()
+        and not ln.rstrip().endswith(":")
+        and not ln.strip().startswith(("return", "def ", "@"))
+    ]
     for i in sorted(rng.sample(simple, max(1, len(lines) // 8) if simple else 0), reverse=True):
         indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
         del lines[i]
-        if i < len(lines) and not lines[i].strip().startswith(("elif", "else", "except", "finally")):
+        if i < len(lines) and not lines[i].strip().startswith(
+            ("elif", "else", "except", "finally")
+        ):
             lines.insert(i, indent + "pass")
     at = rng.randrange(1, max(2, len(lines)))
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())] if at < len(lines) else "    "
@@ -144,7 +155,13 @@ def partial(code: str, rng: random.Random) -> str | None:
     chunk = textwrap.dedent("\n".join(lines[start : start + count]))
     if len(chunk) < 200:
         return None
-    return FILLER_CODE + "\n\ndef combined_step(state):\n" + textwrap.indent(chunk, "    ") + "\n" + FILLER_CODE
+    return (
+        FILLER_CODE
+        + "\n\ndef combined_step(state):\n"
+        + textwrap.indent(chunk, "    ")
+        + "\n"
+        + FILLER_CODE
+    )
 
 
 def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
@@ -157,7 +174,14 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
             edited = edit_statements(reformatted, rng)
         except (SyntaxError, tokenize.TokenError, IndentationError, ValueError):
             continue
-        cases.append(Case("code/verbatim-in-markdown", True, f"Sure:\n\n```python\n{code}\n```\nDone.", "markdown"))
+        cases.append(
+            Case(
+                "code/verbatim-in-markdown",
+                True,
+                f"Sure:\n\n```python\n{code}\n```\nDone.",
+                "markdown",
+            )
+        )
         cases.append(Case("code/renamed", True, renamed, "code", "python"))
         cases.append(Case("code/renamed+reformatted", True, reformatted, "code", "python"))
         cases.append(Case("code/edited-statements", True, edited, "code", "python"))
@@ -165,7 +189,8 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
         if piece:
             cases.append(Case("code/partial", True, piece, "code", "python"))
     unindexed = sorted(
-        p for p in STDLIB.glob("*/**/*.py")
+        p
+        for p in STDLIB.glob("*/**/*.py")
         if not re.search(r"/(test|tests|idle_test|site-packages|lib2to3/tests)/", str(p))
     )
     for code in python_functions(unindexed, 5, rng, negatives):
@@ -194,7 +219,9 @@ def substitute_words(p: str, rng: random.Random) -> str:
 
 def novel_prose(rng: random.Random, limit: int) -> list[str]:
     unindexed = sorted(
-        p for p in STDLIB.glob("*/**/*.py") if "/test" not in str(p) and "site-packages" not in str(p)
+        p
+        for p in STDLIB.glob("*/**/*.py")
+        if "/test" not in str(p) and "site-packages" not in str(p)
     )
     docs: list[str] = []
     for path in unindexed:
@@ -233,7 +260,9 @@ def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
                 start = rng.randrange(len(sents) - n + 1)
                 chunk = " ".join(sents[start : start + n])
                 if len(chunk) >= 200:
-                    cases.append(Case("text/sentences-in-prose", True, f"{before} {chunk} {after}", "text"))
+                    cases.append(
+                        Case("text/sentences-in-prose", True, f"{before} {chunk} {after}", "text")
+                    )
                     break
     for p in novel[:negatives]:
         cases.append(Case("text/novel", False, p, "text"))
@@ -262,7 +291,9 @@ def evaluate(results: list[tuple[Case, Analysis]], policy: Policy) -> dict[str, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer cases")
     parser.add_argument("--sweep", action="store_true", help="also sweep the evidence thresholds")
     parser.add_argument("--seed", type=int, default=7)
@@ -281,26 +312,54 @@ def main() -> int:
     elapsed = time.perf_counter() - t0
     default = Policy()
     table = evaluate(results, default)
-    report = {"policy": {k: getattr(default, k) for k in ("min_code_evidence", "min_text_evidence",
-              "min_short_evidence", "short_coverage", "short_similarity", "min_similarity")},
-              "cases": len(cases), "seconds": round(elapsed, 1), "groups": table}
+    report = {
+        "policy": {
+            k: getattr(default, k)
+            for k in (
+                "min_code_evidence",
+                "min_text_evidence",
+                "min_short_evidence",
+                "short_coverage",
+                "short_similarity",
+                "min_similarity",
+            )
+        },
+        "cases": len(cases),
+        "seconds": round(elapsed, 1),
+        "groups": table,
+    }
     if args.sweep:
         sweep = []
         for code_min in (20, 24, 28, 32):
             for short in (12, 16, 20):
                 for short_sim in (0.6, 0.8, 0.9):
-                    policy = replace(default, min_code_evidence=code_min, min_short_evidence=short,
-                                     short_similarity=short_sim)
+                    policy = replace(
+                        default,
+                        min_code_evidence=code_min,
+                        min_short_evidence=short,
+                        short_similarity=short_sim,
+                    )
                     t = evaluate(results, policy)
-                    sweep.append({"min_code_evidence": code_min, "min_short_evidence": short,
-                                  "short_similarity": short_sim,
-                                  **{g: round(v["rate"], 4) for g, v in t.items()}})
+                    sweep.append(
+                        {
+                            "min_code_evidence": code_min,
+                            "min_short_evidence": short,
+                            "short_similarity": short_sim,
+                            **{g: round(v["rate"], 4) for g, v in t.items()},
+                        }
+                    )
         report["sweep"] = sweep
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["# Accuracy benchmark", "", f"`python bench/accuracy.py{' --quick' if args.quick else ''}`"
-             f" — {len(cases)} cases, seed {args.seed}.", "",
-             "| group | positive | acted on | cases | rate |", "|---|---|---|---|---|"]
+    lines = [
+        "# Accuracy benchmark",
+        "",
+        f"`python bench/accuracy.py{' --quick' if args.quick else ''}`"
+        f" — {len(cases)} cases, seed {args.seed}.",
+        "",
+        "| group | positive | acted on | cases | rate |",
+        "|---|---|---|---|---|",
+    ]
     for g, v in table.items():
         pos = "yes" if not g.endswith("novel") else "no"
         lines.append(f"| {g} | {pos} | {v['hits']} | {v['cases']} | {v['rate']:.3f} |")

@@ -6,6 +6,7 @@ error, 3 an unexpected internal error, 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -46,7 +47,10 @@ def _open(index_path: str, *, create: bool = False, policy: Policy | None = None
     try:
         return Guard.open(index_path, create=create, policy=policy)
     except IndexNotFoundError:
-        _fail(f"no index at {index_path} (build one with 'ipguard index --index {index_path} PATH...')")
+        _fail(
+            f"no index at {index_path} "
+            f"(build one with 'ipguard index --index {index_path} PATH...')"
+        )
     except IpguardError as exc:
         _fail(str(exc))
 
@@ -71,18 +75,33 @@ def cli() -> None:
 
 @cli.command("index")
 @_index_option
-@click.option("--license", "license_", metavar="SPDX", help="Licence of the material (e.g. GPL-3.0-only).")
-@click.option("--source-name", metavar="NAME", help="Name of this corpus, for reports and `remove`.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable).")
 @click.option(
-    "--jsonl-field", default="text", show_default=True, metavar="FIELD",
+    "--license", "license_", metavar="SPDX", help="Licence of the material (e.g. GPL-3.0-only)."
+)
+@click.option(
+    "--source-name", metavar="NAME", help="Name of this corpus, for reports and `remove`."
+)
+@click.option(
+    "--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable)."
+)
+@click.option(
+    "--jsonl-field",
+    default="text",
+    show_default=True,
+    metavar="FIELD",
     help="Field holding the text in .jsonl/.ndjson files.",
 )
 @click.option(
-    "--max-file-size", default=DEFAULT_MAX_FILE_BYTES, show_default=True, metavar="BYTES",
-    type=click.IntRange(min=1), help="Skip files larger than this.",
+    "--max-file-size",
+    default=DEFAULT_MAX_FILE_BYTES,
+    show_default=True,
+    metavar="BYTES",
+    type=click.IntRange(min=1),
+    help="Skip files larger than this.",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 def index_cmd(
     index_path: str,
@@ -107,13 +126,22 @@ def index_cmd(
             total = _total_bytes(paths)
             with click.progressbar(length=total, label="indexing", file=sys.stderr) as bar:
                 report = guard.index_paths(
-                    paths, license=license_, source_name=source_name, exclude=exclude,
-                    jsonl_field=jsonl_field, max_file_bytes=max_file_size, progress=bar.update,
+                    paths,
+                    license=license_,
+                    source_name=source_name,
+                    exclude=exclude,
+                    jsonl_field=jsonl_field,
+                    max_file_bytes=max_file_size,
+                    progress=bar.update,
                 )
         else:
             report = guard.index_paths(
-                paths, license=license_, source_name=source_name, exclude=exclude,
-                jsonl_field=jsonl_field, max_file_bytes=max_file_size,
+                paths,
+                license=license_,
+                source_name=source_name,
+                exclude=exclude,
+                jsonl_field=jsonl_field,
+                max_file_bytes=max_file_size,
             )
     except IpguardError as exc:
         _fail(str(exc))
@@ -138,10 +166,8 @@ def _total_bytes(paths: Sequence[str]) -> int:
         if os.path.isdir(p):
             for dirpath, _dirs, files in os.walk(p):
                 for f in files:
-                    try:
+                    with contextlib.suppress(OSError):
                         total += os.path.getsize(os.path.join(dirpath, f))
-                    except OSError:
-                        pass
         elif os.path.isfile(p):
             total += os.path.getsize(p)
     return total
@@ -149,11 +175,21 @@ def _total_bytes(paths: Sequence[str]) -> int:
 
 @cli.command("check")
 @_index_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--kind", type=click.Choice(["code", "text", "markdown"]), help="How to read the inputs (guessed by default).")
-@click.option("--language", metavar="LANG", help="Code language of the inputs (guessed by default).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["code", "text", "markdown"]),
+    help="How to read the inputs (guessed by default).",
+)
+@click.option(
+    "--language", metavar="LANG", help="Code language of the inputs (guessed by default)."
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-def check_cmd(index_path: str, fmt: str, kind: str | None, language: str | None, files: tuple[str, ...]) -> None:
+def check_cmd(
+    index_path: str, fmt: str, kind: str | None, language: str | None, files: tuple[str, ...]
+) -> None:
     """Check FILES (`-` for stdin) and report what each reproduces.
 
     Exits 1 when any input is blocked, 0 otherwise.
@@ -185,11 +221,15 @@ def check_cmd(index_path: str, fmt: str, kind: str | None, language: str | None,
 
 
 def _print_verdict(name: str, verdict: Verdict) -> None:
-    colour = {"allow": "green", "flag": "yellow", "redact": "magenta", "block": "red"}[verdict.action]
+    colour = {"allow": "green", "flag": "yellow", "redact": "magenta", "block": "red"}[
+        verdict.action
+    ]
     click.echo(
-        f"{name}: " + click.style(verdict.action.upper(), fg=colour, bold=True)
+        f"{name}: "
+        + click.style(verdict.action.upper(), fg=colour, bold=True)
         + f" (score {verdict.score:.2f}, {len(verdict.matches)} match"
-        + ("es" if len(verdict.matches) != 1 else "") + ")"
+        + ("es" if len(verdict.matches) != 1 else "")
+        + ")"
     )
     for match in verdict.matches:
         _print_match(match)
@@ -226,17 +266,25 @@ def _source_lines(source: str, first: int, last: int, limit: int = 8) -> list[st
 @cli.command("filter")
 @_index_option
 @click.option(
-    "--action", type=click.Choice(["redact", "block"]), default=None,
+    "--action",
+    type=click.Choice(["redact", "block"]),
+    default=None,
     help="What to do with protected content: redact the matched spans, or block the whole "
     "output (default: the policy's action, block).",
 )
-@click.option("--kind", type=click.Choice(["code", "text", "markdown"]), help="How to read stdin (guessed by default).")
+@click.option(
+    "--kind",
+    type=click.Choice(["code", "text", "markdown"]),
+    help="How to read stdin (guessed by default).",
+)
 @click.option("--language", metavar="LANG", help="Code language of stdin (guessed by default).")
 def filter_cmd(index_path: str, action: str | None, kind: str | None, language: str | None) -> None:
     """Read an output on stdin and write what a user may see to stdout."""
     guard = _open(index_path)
     try:
-        _name, text = read_input("-", max_bytes=guard.policy.max_input_bytes, stdin=sys.stdin.buffer.read())
+        _name, text = read_input(
+            "-", max_bytes=guard.policy.max_input_bytes, stdin=sys.stdin.buffer.read()
+        )
         out = guard.filter(text, kind=kind, language=language, action=action)  # type: ignore[arg-type]
     except IpguardError as exc:
         _fail(str(exc))
@@ -267,7 +315,9 @@ def remove_cmd(index_path: str, source: str | None, source_name: str | None) -> 
 
 @cli.command("stats")
 @_index_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def stats_cmd(index_path: str, fmt: str) -> None:
     """Show documents, windows, bytes on disk and the configuration of an index."""
     guard = _open(index_path)
@@ -293,7 +343,9 @@ def stats_cmd(index_path: str, fmt: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (for `python -m ipguard` and the console script)."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="ipguard", standalone_mode=True)
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="ipguard", standalone_mode=True
+        )
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from ._version import __version__
 
+
 @cache
 def _optimal_bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's choice of LSH bands and rows (it integrates numerically: cached)."""

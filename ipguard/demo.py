@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import re
 import sysconfig
 from pathlib import Path
@@ -41,7 +40,8 @@ class _Renamer(ast.NodeTransformer):
 def disguise_python_function(function_source: str, prefix: str = "my") -> str:
     """Rename every locally bound name and reformat a Python function (comments dropped).
 
-    >>> print(disguise_python_function("def add(a, b):\\n    total = a + b  # sum\\n    return total"))
+    >>> source = "def add(a, b):\\n    total = a + b  # sum\\n    return total"
+    >>> print(disguise_python_function(source))
     def my_add(my_a, my_b):
         my_total = my_a + my_b
         return my_total
@@ -61,8 +61,12 @@ def disguise_python_function(function_source: str, prefix: str = "my") -> str:
 
 def disguise_prose(paragraph: str) -> str:
     """Change casing, punctuation and whitespace of a paragraph, keeping its words."""
-    words = re.sub(r"[,;:.]", lambda m: {",": " -", ";": ",", ":": " -", ".": "!"}[m.group()], paragraph)
-    return "  ".join(w.upper() if i % 3 == 0 else w.capitalize() for i, w in enumerate(words.split()))
+    words = re.sub(
+        r"[,;:.]", lambda m: {",": " -", ";": ",", ":": " -", ".": "!"}[m.group()], paragraph
+    )
+    return "  ".join(
+        w.upper() if i % 3 == 0 else w.capitalize() for i, w in enumerate(words.split())
+    )
 
 
 def _function_source(path: Path, name: str) -> tuple[str, int, int] | None:
@@ -102,7 +106,9 @@ def build_outputs(stdlib: Path, corpora: Path, outdir: Path) -> list[Path]:
     written.append(target)
     for name in ("novel-code.md", "novel-prose.md"):
         target = outdir / f"{len(written) + 1}-{name}"
-        target.write_text((corpora / "outputs" / name).read_text(encoding="utf-8"), encoding="utf-8")
+        target.write_text(
+            (corpora / "outputs" / name).read_text(encoding="utf-8"), encoding="utf-8"
+        )
         written.append(target)
     return written
 
@@ -114,13 +120,23 @@ def run(workdir: Path, corpora: Path) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"== 1. index the standard library at {stdlib} (top-level modules) ==")
     modules = sorted(str(p) for p in stdlib.glob("*.py"))
-    code = cli_main(["index", "--index", index, "--license", "PSF-2.0", "--source-name", "stdlib", *modules])
+    code = cli_main(
+        ["index", "--index", index, "--license", "PSF-2.0", "--source-name", "stdlib", *modules]
+    )
     if code:
         return code
     print("\n== 2. index the team's sample protected texts ==")
     code = cli_main(
-        ["index", "--index", index, "--license", "LicenseRef-team-sample", "--source-name",
-         "team-samples", str(corpora / "protected")]
+        [
+            "index",
+            "--index",
+            index,
+            "--license",
+            "LicenseRef-team-sample",
+            "--source-name",
+            "team-samples",
+            str(corpora / "protected"),
+        ]
     )
     if code:
         return code
@@ -140,7 +156,8 @@ def _main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", default="demo-out", help="where the index and outputs go")
     parser.add_argument(
-        "--corpora", default=str(Path(__file__).resolve().parent.parent / "corpora"),
+        "--corpora",
+        default=str(Path(__file__).resolve().parent.parent / "corpora"),
         help="the team's sample corpora",
     )
     args = parser.parse_args()

@@ -155,7 +155,9 @@ class Guard:
                     progress(size)
                 continue
             try:
-                record = self.index.prepare(item, normalize(item.text, kind=item.kind, language=item.language))
+                record = self.index.prepare(
+                    item, normalize(item.text, kind=item.kind, language=item.language)
+                )
             except InputError as exc:
                 skipped.append(Skipped(item.source, str(exc)))
                 continue

@@ -189,7 +189,9 @@ class Index:
             channels=tuple(channels),
         )
 
-    def _window_keys(self, channel: Channel, ids: np.ndarray, *, query: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _window_keys(
+        self, channel: Channel, ids: np.ndarray, *, query: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
         sketches = sketch_windows(
             ids, cfg.channel(channel), num_perm=cfg.num_perm, seed=cfg.seed, query=query

@@ -98,7 +98,9 @@ def read_path(path: str, options: IngestOptions) -> Iterator[Document | Skipped]
             return
         size = os.path.getsize(path)
         if size > options.max_file_bytes:
-            yield Skipped(source, f"larger than the {options.max_file_bytes}-byte limit ({size} bytes)")
+            yield Skipped(
+                source, f"larger than the {options.max_file_bytes}-byte limit ({size} bytes)"
+            )
             return
         with open(path, "rb") as fh:
             data = fh.read(options.max_file_bytes + 1)

@@ -60,7 +60,9 @@ def verify(
             continue
         p_ids, p_lines = loaded
         mask = candidates.doc_ids == doc_id
-        clusters = _clusters(candidates.query_starts[mask], candidates.protected_starts[mask], width)
+        clusters = _clusters(
+            candidates.query_starts[mask], candidates.protected_starts[mask], width
+        )
         found: list[Region] = []
         for qa, qb, pa, pb in clusters[:MAX_CLUSTERS_PER_DOCUMENT]:
             qa, qb = max(0, qa - width), min(len(q_list), qb + width)
@@ -68,14 +70,14 @@ def verify(
             blocks = Indel.opcodes(q_list[qa:qb], p_ids[pa:pb].tolist()).as_matching_blocks()
             spans = [(qa + b.a, pa + b.b, b.size) for b in blocks if b.size >= channel.shingle]
             for group in _merge(spans, width):
-                found.append(
-                    _region(int(doc_id), query, q_hashes, p_lines, group, channel.shingle)
-                )
+                found.append(_region(int(doc_id), query, q_hashes, p_lines, group, channel.shingle))
         regions.extend(_distinct(found))
     return regions
 
 
-def _clusters(q_starts: np.ndarray, p_starts: np.ndarray, width: int) -> list[tuple[int, int, int, int]]:
+def _clusters(
+    q_starts: np.ndarray, p_starts: np.ndarray, width: int
+) -> list[tuple[int, int, int, int]]:
     """Group window pairs that lie on nearby diagonals and touch along the output.
 
     Returns (query start, query end, protected start, protected end) token

@@ -35,7 +35,9 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built_index(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("index") / "protected.ipguard.db"
     with Guard.open(str(path), create=True) as guard:
-        report = guard.index_paths([str(corpus_dir)], license="LicenseRef-test", source_name="samples")
+        report = guard.index_paths(
+            [str(corpus_dir)], license="LicenseRef-test", source_name="samples"
+        )
     assert report.added == len(list(corpus_dir.iterdir()))
     return path
 

@@ -28,7 +28,7 @@ def merge_intervals(spans, tolerance=0):
         report["tolerance"] = tolerance
     return merged, report
 ''',
-    "javascript": '''
+    "javascript": """
 function mergeIntervals(spans, tolerance = 0) {
   const ordered = [...spans].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const merged = [];
@@ -50,8 +50,8 @@ function mergeIntervals(spans, tolerance = 0) {
   }
   return { merged, report };
 }
-''',
-    "typescript": '''
+""",
+    "typescript": """
 function mergeIntervals(spans: Array<[number, number]>, tolerance: number = 0): Summary {
   const ordered = [...spans].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const merged: Array<[number, number]> = [];
@@ -73,12 +73,13 @@ function mergeIntervals(spans: Array<[number, number]>, tolerance: number = 0): 
   }
   return { merged, report };
 }
-''',
-    "java": '''
+""",
+    "java": """
 class Intervals {
     static List<int[]> mergeIntervals(List<int[]> spans, int tolerance) {
         List<int[]> ordered = new ArrayList<>(spans);
-        ordered.sort((a, b) -> a[0] != b[0] ? Integer.compare(a[0], b[0]) : Integer.compare(a[1], b[1]));
+        ordered.sort((a, b) -> a[0] != b[0] ? Integer.compare(a[0], b[0])
+                                            : Integer.compare(a[1], b[1]));
         List<int[]> merged = new ArrayList<>();
         for (int[] span : ordered) {
             if (!merged.isEmpty() && span[0] <= merged.get(merged.size() - 1)[1] + tolerance) {
@@ -98,8 +99,8 @@ class Intervals {
         return merged;
     }
 }
-''',
-    "c": '''
+""",
+    "c": """
 static size_t merge_intervals(struct span *spans, size_t count, long tolerance, long *covered) {
     size_t out = 0;
     long total = 0;
@@ -122,8 +123,8 @@ static size_t merge_intervals(struct span *spans, size_t count, long tolerance, 
     }
     return out;
 }
-''',
-    "cpp": '''
+""",
+    "cpp": """
 std::vector<Span> mergeIntervals(std::vector<Span> spans, long tolerance, long &covered) {
     std::sort(spans.begin(), spans.end(), [](const Span &a, const Span &b) {
         return a.start != b.start ? a.start < b.start : a.end < b.end;
@@ -146,8 +147,8 @@ std::vector<Span> mergeIntervals(std::vector<Span> spans, long tolerance, long &
     }
     return merged;
 }
-''',
-    "go": '''
+""",
+    "go": """
 package intervals
 
 func MergeIntervals(spans []Span, tolerance int) ([]Span, int) {
@@ -175,8 +176,8 @@ func MergeIntervals(spans []Span, tolerance int) ([]Span, int) {
 	}
 	return merged, total
 }
-''',
-    "rust": '''
+""",
+    "rust": """
 pub fn merge_intervals(spans: &[Span], tolerance: i64) -> (Vec<Span>, i64) {
     let mut ordered = spans.to_vec();
     ordered.sort_by(|a, b| a.start.cmp(&b.start).then(a.end.cmp(&b.end)));
@@ -200,30 +201,95 @@ pub fn merge_intervals(spans: &[Span], tolerance: i64) -> (Vec<Span>, i64) {
     }
     (merged, total)
 }
-''',
+""",
 }
 PROTECTED["tsx"] = PROTECTED["typescript"]
 
 LOCALS: dict[str, tuple[str, ...]] = {
-    "python": ("merge_intervals", "spans", "tolerance", "ordered", "pair", "merged", "start", "end",
-               "previous", "total", "report"),
-    "javascript": ("mergeIntervals", "spans", "tolerance", "ordered", "a", "b", "merged", "start",
-                   "end", "last", "total", "report"),
-    "typescript": ("mergeIntervals", "spans", "tolerance", "ordered", "a", "b", "merged", "start",
-                   "end", "last", "total", "report"),
-    "java": ("mergeIntervals", "spans", "tolerance", "ordered", "a", "b", "merged", "span", "last",
-             "total"),
+    "python": (
+        "merge_intervals",
+        "spans",
+        "tolerance",
+        "ordered",
+        "pair",
+        "merged",
+        "start",
+        "end",
+        "previous",
+        "total",
+        "report",
+    ),
+    "javascript": (
+        "mergeIntervals",
+        "spans",
+        "tolerance",
+        "ordered",
+        "a",
+        "b",
+        "merged",
+        "start",
+        "end",
+        "last",
+        "total",
+        "report",
+    ),
+    "typescript": (
+        "mergeIntervals",
+        "spans",
+        "tolerance",
+        "ordered",
+        "a",
+        "b",
+        "merged",
+        "start",
+        "end",
+        "last",
+        "total",
+        "report",
+    ),
+    "java": (
+        "mergeIntervals",
+        "spans",
+        "tolerance",
+        "ordered",
+        "a",
+        "b",
+        "merged",
+        "span",
+        "last",
+        "total",
+    ),
     "c": ("merge_intervals", "spans", "count", "tolerance", "covered", "out", "total", "i", "j"),
     "cpp": ("mergeIntervals", "spans", "tolerance", "covered", "a", "b", "merged", "span", "total"),
-    "go": ("MergeIntervals", "spans", "tolerance", "ordered", "i", "j", "merged", "span", "last",
-           "total"),
-    "rust": ("merge_intervals", "spans", "tolerance", "ordered", "a", "b", "merged", "span", "last",
-             "total"),
+    "go": (
+        "MergeIntervals",
+        "spans",
+        "tolerance",
+        "ordered",
+        "i",
+        "j",
+        "merged",
+        "span",
+        "last",
+        "total",
+    ),
+    "rust": (
+        "merge_intervals",
+        "spans",
+        "tolerance",
+        "ordered",
+        "a",
+        "b",
+        "merged",
+        "span",
+        "last",
+        "total",
+    ),
 }
 LOCALS["tsx"] = LOCALS["typescript"]
 
 UNRELATED: dict[str, str] = {
-    "python": '''
+    "python": """
 def render_invoice(customer, lines, tax_rate):
     header = f"Invoice for {customer.name}"
     rows = []
@@ -235,8 +301,8 @@ def render_invoice(customer, lines, tax_rate):
     tax = round(subtotal * tax_rate, 2)
     footer = f"Subtotal {subtotal:.2f}  Tax {tax:.2f}  Total {subtotal + tax:.2f}"
     return "\\n".join([header, *rows, footer])
-''',
-    "javascript": '''
+""",
+    "javascript": """
 async function fetchAllPages(client, url) {
   const results = [];
   let next = url;
@@ -247,8 +313,8 @@ async function fetchAllPages(client, url) {
   }
   return results.filter((item) => !item.archived).map((item) => item.id);
 }
-''',
-    "typescript": '''
+""",
+    "typescript": """
 export class RateLimiter {
   private readonly stamps: number[] = [];
   constructor(private readonly limit: number, private readonly windowMs: number) {}
@@ -261,8 +327,8 @@ export class RateLimiter {
     return true;
   }
 }
-''',
-    "java": '''
+""",
+    "java": """
 public final class Temperature {
     private final double kelvin;
     public Temperature(double kelvin) {
@@ -273,8 +339,8 @@ public final class Temperature {
     public double fahrenheit() { return celsius() * 9.0 / 5.0 + 32.0; }
     @Override public String toString() { return String.format("%.1f K", kelvin); }
 }
-''',
-    "c": '''
+""",
+    "c": """
 int parse_config_line(const char *line, char *key, size_t key_size, int *value) {
     const char *eq = strchr(line, '=');
     if (eq == NULL || (size_t)(eq - line) >= key_size) {
@@ -285,8 +351,8 @@ int parse_config_line(const char *line, char *key, size_t key_size, int *value) 
     *value = atoi(eq + 1);
     return 0;
 }
-''',
-    "cpp": '''
+""",
+    "cpp": """
 class Matrix {
 public:
     Matrix(std::size_t rows, std::size_t cols) : rows_(rows), cols_(cols), data_(rows * cols) {}
@@ -301,8 +367,8 @@ private:
     std::size_t rows_, cols_;
     std::vector<double> data_;
 };
-''',
-    "go": '''
+""",
+    "go": """
 package server
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -314,8 +380,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(status)
 }
-''',
-    "rust": '''
+""",
+    "rust": """
 impl Inventory {
     pub fn restock(&mut self, sku: &str, amount: u32) -> Result<u32, StockError> {
         let entry = self.items.get_mut(sku).ok_or(StockError::Unknown(sku.to_string()))?;
@@ -324,20 +390,29 @@ impl Inventory {
         Ok(entry.quantity)
     }
 }
-''',
+""",
 }
 UNRELATED["tsx"] = UNRELATED["typescript"]
 
 EXTENSIONS = {
-    "python": ".py", "javascript": ".js", "typescript": ".ts", "tsx": ".tsx", "java": ".java",
-    "c": ".c", "cpp": ".cpp", "go": ".go", "rust": ".rs",
+    "python": ".py",
+    "javascript": ".js",
+    "typescript": ".ts",
+    "tsx": ".tsx",
+    "java": ".java",
+    "c": ".c",
+    "cpp": ".cpp",
+    "go": ".go",
+    "rust": ".rs",
 }
 
 
 def rename(code: str, names: tuple[str, ...], prefix: str = "zz") -> str:
     """Rename `names` consistently (whole words only)."""
     mapping = {n: f"{prefix}{i}{n[::-1].capitalize()}" for i, n in enumerate(names)}
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b")
+    pattern = re.compile(
+        r"\b(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b"
+    )
     return pattern.sub(lambda m: mapping[m.group()], code)
 
 

@@ -29,12 +29,16 @@ def _outputs(tmp_path: Path) -> tuple[Path, Path]:
     return copy, novel
 
 
-def test_check_exit_codes_and_json_contract(runner: CliRunner, built_index: Path, tmp_path: Path) -> None:
+def test_check_exit_codes_and_json_contract(
+    runner: CliRunner, built_index: Path, tmp_path: Path
+) -> None:
     copy, novel = _outputs(tmp_path)
     ok = runner.invoke(cli, ["check", "--index", str(built_index), str(novel)])
     assert ok.exit_code == 0, ok.output
     assert "ALLOW" in ok.output
-    result = runner.invoke(cli, ["check", "--index", str(built_index), "--format", "json", str(novel), str(copy)])
+    result = runner.invoke(
+        cli, ["check", "--index", str(built_index), "--format", "json", str(novel), str(copy)]
+    )
     assert result.exit_code == 1, result.output
     payload = json.loads(result.output)
     assert [r["path"] for r in payload["results"]] == [str(novel), str(copy)]
@@ -49,7 +53,9 @@ def test_check_exit_codes_and_json_contract(runner: CliRunner, built_index: Path
     assert match["source_lines"][0] <= match["source_lines"][1]
 
 
-def test_check_text_report_names_source_and_lines(runner: CliRunner, built_index: Path, tmp_path: Path) -> None:
+def test_check_text_report_names_source_and_lines(
+    runner: CliRunner, built_index: Path, tmp_path: Path
+) -> None:
     copy, _ = _outputs(tmp_path)
     result = runner.invoke(cli, ["check", "--index", str(built_index), str(copy)])
     assert result.exit_code == 1
@@ -58,13 +64,17 @@ def test_check_text_report_names_source_and_lines(runner: CliRunner, built_index
 
 
 def test_check_reads_stdin(runner: CliRunner, built_index: Path) -> None:
-    result = runner.invoke(cli, ["check", "--index", str(built_index), "-"], input="Look: " + PROTECTED_PROSE)
+    result = runner.invoke(
+        cli, ["check", "--index", str(built_index), "-"], input="Look: " + PROTECTED_PROSE
+    )
     assert result.exit_code == 1
     assert "<stdin>: BLOCK" in result.output
 
 
 def test_index_from_environment_variable(runner: CliRunner, built_index: Path) -> None:
-    result = runner.invoke(cli, ["stats", "--format", "json"], env={"IPGUARD_INDEX": str(built_index)})
+    result = runner.invoke(
+        cli, ["stats", "--format", "json"], env={"IPGUARD_INDEX": str(built_index)}
+    )
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output)
     assert stats["documents"] == 9 and stats["windows"] > 0 and stats["bytes_on_disk"] > 0
@@ -73,27 +83,46 @@ def test_index_from_environment_variable(runner: CliRunner, built_index: Path) -
 
 def test_filter_redacts_or_blocks(runner: CliRunner, built_index: Path) -> None:
     text = "Start. " + PROTECTED_PROSE + " End."
-    redacted = runner.invoke(cli, ["filter", "--index", str(built_index), "--action", "redact"], input=text)
+    redacted = runner.invoke(
+        cli, ["filter", "--index", str(built_index), "--action", "redact"], input=text
+    )
     assert redacted.exit_code == 0
-    assert redacted.output.startswith("Start. [ipguard: redacted]") and redacted.output.endswith(" End.")
+    assert redacted.output.startswith("Start. [ipguard: redacted]") and redacted.output.endswith(
+        " End."
+    )
     blocked = runner.invoke(cli, ["filter", "--index", str(built_index)], input=text)
     assert blocked.output.startswith("[ipguard: output withheld")
     clean = runner.invoke(cli, ["filter", "--index", str(built_index)], input="Nothing to see.")
     assert clean.output == "Nothing to see."
 
 
-def test_index_summary_skips_binary_and_oversized_with_reasons(runner: CliRunner, tmp_path: Path) -> None:
+def test_index_summary_skips_binary_and_oversized_with_reasons(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "ok.txt").write_text(PROTECTED_PROSE)
     (src / "blob.bin").write_bytes(b"\x00\x01\x02" * 100)
     (src / "huge.txt").write_text("word " * 5000)
     (src / "skip_me.txt").write_text("excluded")
-    (src / "data.jsonl").write_text(json.dumps({"text": "first record words here"}) + "\nnot json\n")
+    (src / "data.jsonl").write_text(
+        json.dumps({"text": "first record words here"}) + "\nnot json\n"
+    )
     index = str(tmp_path / "cli.db")
     result = runner.invoke(
         cli,
-        ["index", "--index", index, "--max-file-size", "10000", "--exclude", "skip_*", "--license", "MIT", str(src)],
+        [
+            "index",
+            "--index",
+            index,
+            "--max-file-size",
+            "10000",
+            "--exclude",
+            "skip_*",
+            "--license",
+            "MIT",
+            str(src),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "indexed 2 documents" in result.output
@@ -108,7 +137,9 @@ def test_index_summary_skips_binary_and_oversized_with_reasons(runner: CliRunner
 def test_remove_by_source_and_name(runner: CliRunner, tmp_path: Path, corpus_dir: Path) -> None:
     index = str(tmp_path / "rm.db")
     runner.invoke(cli, ["index", "--index", index, "--source-name", "samples", str(corpus_dir)])
-    one = runner.invoke(cli, ["remove", "--index", index, "--source", str(corpus_dir / "chart.txt")])
+    one = runner.invoke(
+        cli, ["remove", "--index", index, "--source", str(corpus_dir / "chart.txt")]
+    )
     assert one.exit_code == 0 and "removed 1 document" in one.output
     rest = runner.invoke(cli, ["remove", "--index", index, "--source-name", "samples"])
     assert rest.exit_code == 0 and "removed 8 documents" in rest.output
@@ -118,7 +149,9 @@ def test_remove_by_source_and_name(runner: CliRunner, tmp_path: Path, corpus_dir
     assert usage.exit_code == 2
 
 
-def _run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ipguard", *args],
         input=stdin,

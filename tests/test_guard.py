@@ -77,9 +77,12 @@ def test_invalid_utf8_is_replaced_and_still_checked(guard: Guard, tmp_path: Path
 
 
 def test_oversized_output_is_refused_not_passed(built_index: Path) -> None:
-    with Guard.open(str(built_index), policy=Policy(max_input_bytes=100)) as guard:
-        with pytest.raises(InputError, match="limit"):
-            guard.check("x" * 200)
+    policy = Policy(max_input_bytes=100)
+    with (
+        Guard.open(str(built_index), policy=policy) as guard,
+        pytest.raises(InputError, match="limit"),
+    ):
+        guard.check("x" * 200)
 
 
 def test_reindexing_unchanged_files_is_a_no_op_and_changes_replace(

@@ -25,7 +25,10 @@ def test_binary_oversized_and_missing_inputs_are_skipped_with_reasons(tmp_path: 
     (tmp_path / "big.txt").write_text("x" * 2000)
     items = _items(tmp_path, max_file_bytes=1000)
     reasons = {Path(i.source).name: i.reason for i in items if isinstance(i, Skipped)}
-    assert reasons == {"a.bin": "binary file", "big.txt": "larger than the 1000-byte limit (2000 bytes)"}
+    assert reasons == {
+        "a.bin": "binary file",
+        "big.txt": "larger than the 1000-byte limit (2000 bytes)",
+    }
     missing = list(walk([str(tmp_path / "nope")], IngestOptions()))
     assert isinstance(missing[0], Skipped) and "no such file" in missing[0].reason
 
@@ -48,7 +51,10 @@ def test_jsonl_records_become_documents(tmp_path: Path) -> None:
     items = _items(tmp_path, jsonl_field="body", license="Apache-2.0")
     docs = [i for i in items if isinstance(i, Document)]
     skipped = [i for i in items if isinstance(i, Skipped)]
-    assert [(d.kind, d.language, d.license) for d in docs] == [("code", "python", "MIT"), ("text", None, "Apache-2.0")]
+    assert [(d.kind, d.language, d.license) for d in docs] == [
+        ("code", "python", "MIT"),
+        ("text", None, "Apache-2.0"),
+    ]
     assert docs[0].source.endswith("c.jsonl:1")
     assert [s.source.rsplit(":", 1)[1] for s in skipped] == ["3", "4"]
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["ipguard.sketch", "ipguard.index", "ipguard.verify", "ipguard.policy", "ipguard.stores.sqlite"]
+CORE = [
+    "ipguard.sketch",
+    "ipguard.index",
+    "ipguard.verify",
+    "ipguard.policy",
+    "ipguard.stores.sqlite",
+]
 
 
 def test_core_modules_do_not_import_tree_sitter_or_click() -> None:
@@ -25,9 +31,11 @@ def test_library_never_prints(capsys) -> None:  # type: ignore[no-untyped-def]
 
     from ipguard import Guard
 
-    with tempfile.TemporaryDirectory() as tmp:
-        with Guard.open(str(Path(tmp) / "x.db"), create=True) as guard:
-            guard.index_texts([("a", "some words " * 20)])
-            guard.check("some words " * 20)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Guard.open(str(Path(tmp) / "x.db"), create=True) as g,
+    ):
+        g.index_texts([("a", "some words " * 20)])
+        g.check("some words " * 20)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from ipguard.normalize import normalize
 
 identifiers = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
-    lambda s: not keyword.iskeyword(s) and s not in {"len", "print", "range", "sum", "max", "min", "x"}
+    lambda s: (
+        not keyword.iskeyword(s) and s not in {"len", "print", "range", "sum", "max", "min", "x"}
+    )
 )
 
 TEMPLATE = """def {f}({a}, {b}=3):
@@ -23,19 +25,32 @@ TEMPLATE = """def {f}({a}, {b}=3):
 """
 
 
-@given(st.lists(identifiers, min_size=6, max_size=6, unique=True), st.sampled_from(["  ", "    ", "\t"]))
+@given(
+    st.lists(identifiers, min_size=6, max_size=6, unique=True),
+    st.sampled_from(["  ", "    ", "\t"]),
+)
 @settings(max_examples=60, deadline=None)
-def test_consistent_renaming_and_reindenting_leave_python_unchanged(names: list[str], indent: str) -> None:
-    base = normalize(TEMPLATE.format(f="f0", a="a0", b="b0", c="c0", d="d0", e="e0"), language="python")
-    renamed_src = TEMPLATE.format(**dict(zip("fabcde", names))).replace("    ", indent)
+def test_consistent_renaming_and_reindenting_leave_python_unchanged(
+    names: list[str], indent: str
+) -> None:
+    base = normalize(
+        TEMPLATE.format(f="f0", a="a0", b="b0", c="c0", d="d0", e="e0"), language="python"
+    )
+    mapping = dict(zip("fabcde", names, strict=True))
+    renamed_src = TEMPLATE.format(**mapping).replace("    ", indent)
     renamed = normalize(renamed_src, language="python")
     assert renamed.code.tokens == base.code.tokens
 
 
-@given(st.text(max_size=400), st.sampled_from([None, "code", "text", "markdown"]),
-       st.sampled_from([None, "python", "javascript", "c", "rust", "go", "nosuchlang"]))
+@given(
+    st.text(max_size=400),
+    st.sampled_from([None, "code", "text", "markdown"]),
+    st.sampled_from([None, "python", "javascript", "c", "rust", "go", "nosuchlang"]),
+)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_offsets_always_map_back_into_the_input(text: str, kind: str | None, language: str | None) -> None:
+def test_offsets_always_map_back_into_the_input(
+    text: str, kind: str | None, language: str | None
+) -> None:
     doc = normalize(text, kind=kind, language=language)  # type: ignore[arg-type]
     for stream in (doc.code, doc.text):
         assert len(stream.tokens) == len(stream.spans)

@@ -34,11 +34,14 @@ def _datasketch(ids: np.ndarray, start: int, length: int, num_perm: int, seed: i
     st.booleans(),
 )
 @settings(max_examples=40, deadline=None)
-def test_signatures_are_identical_to_datasketch(ids: list[int], num_perm: int, seed: int, query: bool) -> None:
+def test_signatures_are_identical_to_datasketch(
+    ids: list[int], num_perm: int, seed: int, query: bool
+) -> None:
     arr = np.array(ids, dtype=np.uint32)
     sketches = sketch_windows(arr, CHANNEL, num_perm=num_perm, seed=seed, query=query)
     assert len(sketches) >= 1
-    for start, length, signature in zip(sketches.starts, sketches.lengths, sketches.signatures):
+    windows = zip(sketches.starts, sketches.lengths, sketches.signatures, strict=True)
+    for start, length, signature in windows:
         expected = _datasketch(arr, int(start), int(length), num_perm, seed)
         assert np.array_equal(expected.hashvalues, signature)
         lean = LeanMinHash(seed=seed, hashvalues=signature, scheme="affine32")

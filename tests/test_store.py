@@ -39,16 +39,24 @@ def test_truncated_index_is_refused(built_index: Path, tmp_path: Path) -> None:
     data = built_index.read_bytes()
     broken = tmp_path / "truncated.db"
     broken.write_bytes(data[: len(data) // 3])
-    with pytest.raises(IndexCorruptError):
-        with Guard.open(str(broken)) as guard:
-            guard.check(PROTECTED_PROSE)
-            guard.stats()
+    with pytest.raises(IndexCorruptError), Guard.open(str(broken)) as guard:
+        guard.check(PROTECTED_PROSE)
+        guard.stats()
 
 
 def test_manifest_records_the_configuration(built_index: Path) -> None:
     with Guard.open(str(built_index)) as guard:
         config = guard.stats().config
-    for key in ("ipguard_version", "normalizer_version", "num_perm", "seed", "bands", "rows", "code", "text"):
+    for key in (
+        "ipguard_version",
+        "normalizer_version",
+        "num_perm",
+        "seed",
+        "bands",
+        "rows",
+        "code",
+        "text",
+    ):
         assert key in config
     assert config["code"]["shingle"] == 4
 
@@ -84,7 +92,9 @@ def test_no_protected_text_is_stored_in_the_clear(built_index: Path) -> None:
     assert PROTECTED["python"].splitlines()[3].strip().encode() not in raw
 
 
-def test_a_failed_batch_leaves_no_half_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_batch_leaves_no_half_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = str(tmp_path / "atomic.db")
     with Guard.open(path, create=True) as guard:
         guard.index_texts([("a", PROTECTED_PROSE)])

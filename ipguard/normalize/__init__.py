@@ -33,7 +33,10 @@ _HINTS: tuple[tuple[str, str], ...] = (
     ("python", r"^\s*(def |class \w+.*:\s*$|import \w+$|from \S+ import |elif |print\()"),
     ("go", r"^\s*(package \w+$|func [\w(]|\w+ := )"),
     ("rust", r"^\s*(fn \w+|let mut |impl |pub fn |use \w+::)|->\s*\w+\s*\{|&mut "),
-    ("java", r"^\s*(public |private |protected )?(static )?(final )?class \w+|System\.out\.|@Override"),
+    (
+        "java",
+        r"^\s*(public |private |protected )?(static )?(final )?class \w+|System\.out\.|@Override",
+    ),
     ("cpp", r"^\s*#include\s*<(iostream|vector|string|map|memory|algorithm)>|std::|template\s*<"),
     ("c", r"^\s*#include\s*[<\"]|\bprintf\(|\bmalloc\(|\bsizeof\("),
     ("typescript", r":\s*(string|number|boolean|void)\b|^\s*interface \w+|^\s*export type "),
@@ -71,7 +74,9 @@ def detect_language(code: str) -> str | None:
     return max(scores, key=lambda n: scores[n])
 
 
-def normalize(text: str, *, kind: Kind | None = None, language: str | None = None) -> NormalizedDocument:
+def normalize(
+    text: str, *, kind: Kind | None = None, language: str | None = None
+) -> NormalizedDocument:
     """Normalize `text` into code and prose token channels.
 
     `kind` says how to read it ("code", "text" or "markdown"; guessed when
@@ -92,11 +97,11 @@ def normalize(text: str, *, kind: Kind | None = None, language: str | None = Non
             if seg.kind == "code":
                 _code(text, seg.start, seg.end, seg.language_tag, code, prose, notes)
             else:
-                prose.extend(zip(*word_tokens(text, seg.start, seg.end)))
+                prose.extend(zip(*word_tokens(text, seg.start, seg.end), strict=False))
     elif kind == "code":
         _code(text, 0, len(text), language, code, prose, notes)
     else:
-        prose.extend(zip(*word_tokens(text)))
+        prose.extend(zip(*word_tokens(text), strict=False))
     return NormalizedDocument(_stream("code", code), _stream("text", prose), tuple(notes))
 
 

@@ -160,7 +160,7 @@ def code_tokens(
 
 def _prose(text: str, start: int, end: int, prose: list[tuple[str, int, int]]) -> None:
     words, starts, ends = word_tokens(text, start, end)
-    prose.extend(zip(words, starts, ends))
+    prose.extend(zip(words, starts, ends, strict=False))
 
 
 Leaf = tuple[int, str, str, int, int, str, str]

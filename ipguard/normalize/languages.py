@@ -84,7 +84,11 @@ SPECS: tuple[LanguageSpec, ...] = (
         (".js", ".mjs", ".cjs", ".jsx"),
         ("js", "jsx", "node", "nodejs"),
         binders=_JS_BINDERS,
-        local_identifiers=("identifier", "shorthand_property_identifier_pattern", "shorthand_property_identifier"),
+        local_identifiers=(
+            "identifier",
+            "shorthand_property_identifier_pattern",
+            "shorthand_property_identifier",
+        ),
     ),
     LanguageSpec(
         "typescript",
@@ -93,7 +97,11 @@ SPECS: tuple[LanguageSpec, ...] = (
         (".ts", ".mts", ".cts"),
         ("ts",),
         binders=_JS_BINDERS,
-        local_identifiers=("identifier", "shorthand_property_identifier_pattern", "shorthand_property_identifier"),
+        local_identifiers=(
+            "identifier",
+            "shorthand_property_identifier_pattern",
+            "shorthand_property_identifier",
+        ),
     ),
     LanguageSpec(
         "tsx",
@@ -102,7 +110,11 @@ SPECS: tuple[LanguageSpec, ...] = (
         (".tsx",),
         (),
         binders=_JS_BINDERS,
-        local_identifiers=("identifier", "shorthand_property_identifier_pattern", "shorthand_property_identifier"),
+        local_identifiers=(
+            "identifier",
+            "shorthand_property_identifier_pattern",
+            "shorthand_property_identifier",
+        ),
     ),
     LanguageSpec(
         "java",

@@ -25,7 +25,11 @@ DROPPED = frozenset({",", ";"})
 
 
 def lexical_tokens(
-    text: str, start: int, end: int, code: list[tuple[str, int, int]], prose: list[tuple[str, int, int]]
+    text: str,
+    start: int,
+    end: int,
+    code: list[tuple[str, int, int]],
+    prose: list[tuple[str, int, int]],
 ) -> None:
     """Append code tokens and prose words of `text[start:end]` to `code` and `prose`."""
     for m in _LEXEME.finditer(text, start, end):
@@ -39,12 +43,10 @@ def lexical_tokens(
                 _add_prose(text, s + 1, e - 1, prose)
         elif kind == "number":
             code.append(("$n", s, e))
-        elif kind == "name":
-            code.append((m.group(), s, e))
-        elif m.group() not in DROPPED:
+        elif kind == "name" or m.group() not in DROPPED:
             code.append((m.group(), s, e))
 
 
 def _add_prose(text: str, start: int, end: int, prose: list[tuple[str, int, int]]) -> None:
     words, starts, ends = word_tokens(text, start, end)
-    prose.extend(zip(words, starts, ends))
+    prose.extend(zip(words, starts, ends, strict=False))

@@ -7,6 +7,7 @@ into memory on open.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -80,7 +81,8 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
             if exists:
                 tables = {
-                    r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                    r[0]
+                    for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
                 }
                 if tables and not {"meta", "documents", "channels", "bands"} <= tables:
                     raise IndexCorruptError(f"{path} is an SQLite file but not an ipguard index")
@@ -155,10 +157,12 @@ class SQLiteStore:
                 doc_id = removal.doc_id
                 for ch in removal.channels:
                     if len(ch.starts):
-                        wins = np.repeat(window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1])
+                        wins = np.repeat(
+                            window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1]
+                        )
                         db.executemany(
                             "DELETE FROM bands WHERE key = ? AND win = ?",
-                            zip(ch.keys.ravel().tolist(), wins.tolist()),
+                            zip(ch.keys.ravel().tolist(), wins.tolist(), strict=False),
                         )
                 db.execute("DELETE FROM channels WHERE doc_id = ?", (doc_id,))
                 db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
@@ -204,7 +208,7 @@ class SQLiteStore:
                 order = np.lexsort((wins, keys))
                 db.executemany(
                     "INSERT OR IGNORE INTO bands (key, win) VALUES (?, ?)",
-                    zip(keys[order].tolist(), wins[order].tolist()),
+                    zip(keys[order].tolist(), wins[order].tolist(), strict=False),
                 )
         return new_ids
 
@@ -229,10 +233,8 @@ class SQLiteStore:
     def size_bytes(self) -> int:
         total = 0
         for suffix in ("", "-wal"):
-            try:
+            with contextlib.suppress(OSError):
                 total += os.path.getsize(self.location + suffix)
-            except OSError:
-                pass
         return total
 
     def integrity_errors(self) -> list[str]:
