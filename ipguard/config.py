@@ -81,8 +81,20 @@ class IndexConfig:
     lsh_threshold: float = 0.35
     code: ChannelConfig = DEFAULT_CODE_CHANNEL
     text: ChannelConfig = DEFAULT_TEXT_CHANNEL
+    #: LSH bands and rows; None chooses them with datasketch's optimal-parameter
+    #: method. An index stores the pair, so opening one never recomputes it
+    #: (that integration and the scipy import cost about 0.5 s per process).
+    lsh_bands: int | None = None
+    lsh_rows: int | None = None
 
     def __post_init__(self) -> None:
+        if (self.lsh_bands is None) != (self.lsh_rows is None):
+            raise ValueError("give both lsh_bands and lsh_rows, or neither")
+        if self.lsh_bands is not None and self.lsh_rows is not None:
+            if self.lsh_bands < 1 or self.lsh_rows < 1:
+                raise ValueError("lsh_bands and lsh_rows must be positive")
+            if self.lsh_bands * self.lsh_rows > self.num_perm:
+                raise ValueError("lsh_bands * lsh_rows must not exceed num_perm")
         if not 8 <= self.num_perm <= 1024:
             raise ValueError("num_perm must be between 8 and 1024")
         if not 0.0 < self.lsh_threshold < 1.0:
@@ -90,7 +102,9 @@ class IndexConfig:
 
     @property
     def bands_rows(self) -> tuple[int, int]:
-        """(bands, rows) from datasketch's optimal-parameter method."""
+        """(bands, rows): as given, else from datasketch's optimal-parameter method."""
+        if self.lsh_bands is not None and self.lsh_rows is not None:
+            return self.lsh_bands, self.lsh_rows
         return _optimal_bands_rows(self.lsh_threshold, self.num_perm)
 
     @property
@@ -137,6 +151,8 @@ class IndexConfig:
             lsh_threshold=float(record["lsh_threshold"]),  # type: ignore[arg-type]
             code=ChannelConfig(**code),
             text=ChannelConfig(**text),
+            lsh_bands=int(record["bands"]),  # type: ignore[arg-type]
+            lsh_rows=int(record["rows"]),  # type: ignore[arg-type]
         )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._version import __version__
-from .config import IndexConfig
+from .config import NORMALIZER_VERSION, IndexConfig
 from .errors import IndexConfigMismatchError, IndexCorruptError, InputError
 from .model import CHANNELS, Channel, Document, NormalizedDocument
 from .sketch import TokenHasher, band_keys, sketch_windows
@@ -135,12 +135,11 @@ class Index:
                 f"{location} has index format {fmt}; this ipguard ({__version__}) reads format "
                 f"{FORMAT_VERSION}: rebuild the index"
             )
-        current = IndexConfig().to_record()
-        if record.get("normalizer_version") != current["normalizer_version"]:
+        if record.get("normalizer_version") != NORMALIZER_VERSION:
             raise IndexConfigMismatchError(
                 f"{location} was built by ipguard {record.get('ipguard_version')} with normalizer "
                 f"version {record.get('normalizer_version')}; this ipguard uses "
-                f"{current['normalizer_version']}: rebuild the index"
+                f"{NORMALIZER_VERSION}: rebuild the index"
             )
         try:
             stored = IndexConfig.from_record(record)

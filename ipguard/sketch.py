@@ -115,11 +115,17 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 @cache
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutation parameters (a, b) for `num_perm` and `seed`."""
-    from datasketch import MinHash
+    """datasketch's affine32 permutation parameters (a, b) for `num_perm` and `seed`.
 
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-    return np.asarray(a, dtype=_U32), np.asarray(b, dtype=_U32)
+    Drawn the way datasketch 2 draws them (odd multipliers from a seeded
+    RandomState), without importing datasketch: its import pulls in scipy and
+    costs a cold `ipguard check` about half a second. tests/test_sketch.py
+    proves the values equal datasketch's own.
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=_U32) * _U32(2) + _U32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=_U32)
+    return a, b
 
 
 def permuted(hashes: np.ndarray, num_perm: int, seed: int) -> np.ndarray:

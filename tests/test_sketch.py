@@ -82,3 +82,12 @@ def test_token_hasher_is_keyed_and_salted_by_channel() -> None:
     assert one.ids("code", ["def"]).tolist() != two.ids("code", ["def"]).tolist()
     assert one.ids("code", ["def"]).tolist() != one.ids("text", ["def"]).tolist()
     assert one.ids("code", ["x", "x"])[0] == one.ids("code", ["x"])[0]
+
+
+def test_permutations_equal_datasketch_without_importing_it() -> None:
+    from ipguard.sketch import permutations
+
+    for num_perm, seed in ((64, 1), (128, 7), (16, 12345)):
+        a, b = permutations(num_perm, seed)
+        da, db = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        assert np.array_equal(a, da) and np.array_equal(b, db)
