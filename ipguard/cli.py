@@ -121,20 +121,13 @@ def index_cmd(
     """
     guard = _open(index_path, create=True)
     show_bar = sys.stderr.isatty() and fmt == "text"
+    bar = (
+        click.progressbar(length=_total_bytes(paths), label="indexing", file=sys.stderr)
+        if show_bar
+        else contextlib.nullcontext()
+    )
     try:
-        if show_bar:
-            total = _total_bytes(paths)
-            with click.progressbar(length=total, label="indexing", file=sys.stderr) as bar:
-                report = guard.index_paths(
-                    paths,
-                    license=license_,
-                    source_name=source_name,
-                    exclude=exclude,
-                    jsonl_field=jsonl_field,
-                    max_file_bytes=max_file_size,
-                    progress=bar.update,
-                )
-        else:
+        with bar as progress:
             report = guard.index_paths(
                 paths,
                 license=license_,
@@ -142,6 +135,7 @@ def index_cmd(
                 exclude=exclude,
                 jsonl_field=jsonl_field,
                 max_file_bytes=max_file_size,
+                progress=progress.update if progress is not None else None,
             )
     except IpguardError as exc:
         _fail(str(exc))

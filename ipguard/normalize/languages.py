@@ -48,6 +48,12 @@ _JS_BINDERS: dict[str, tuple[str, ...]] = {
     "catch_clause": ("parameter",),
     "for_in_statement": ("left",),
 }
+# A shorthand property ({name}) reads or binds the local variable of that name.
+_JS_LOCALS = (
+    "identifier",
+    "shorthand_property_identifier_pattern",
+    "shorthand_property_identifier",
+)
 _C_BINDERS: dict[str, tuple[str, ...]] = {
     "function_definition": ("declarator",),
     "declaration": ("declarator",),
@@ -84,11 +90,7 @@ SPECS: tuple[LanguageSpec, ...] = (
         (".js", ".mjs", ".cjs", ".jsx"),
         ("js", "jsx", "node", "nodejs"),
         binders=_JS_BINDERS,
-        local_identifiers=(
-            "identifier",
-            "shorthand_property_identifier_pattern",
-            "shorthand_property_identifier",
-        ),
+        local_identifiers=_JS_LOCALS,
     ),
     LanguageSpec(
         "typescript",
@@ -97,11 +99,7 @@ SPECS: tuple[LanguageSpec, ...] = (
         (".ts", ".mts", ".cts"),
         ("ts",),
         binders=_JS_BINDERS,
-        local_identifiers=(
-            "identifier",
-            "shorthand_property_identifier_pattern",
-            "shorthand_property_identifier",
-        ),
+        local_identifiers=_JS_LOCALS,
     ),
     LanguageSpec(
         "tsx",
@@ -110,11 +108,7 @@ SPECS: tuple[LanguageSpec, ...] = (
         (".tsx",),
         (),
         binders=_JS_BINDERS,
-        local_identifiers=(
-            "identifier",
-            "shorthand_property_identifier_pattern",
-            "shorthand_property_identifier",
-        ),
+        local_identifiers=_JS_LOCALS,
     ),
     LanguageSpec(
         "java",
