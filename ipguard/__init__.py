@@ -3,6 +3,8 @@
 >>> from ipguard import Guard, Policy, Verdict
 """
 
+import logging
+
 from ._version import __version__
 from .config import IndexConfig, Policy
 from .errors import (
@@ -14,6 +16,10 @@ from .errors import (
 )
 from .guard import Guard
 from .model import Document, IndexReport, IndexStats, Match, Skipped, Verdict
+
+# A library logs but never prints: without a handler configured by the
+# application, ipguard's log records go nowhere.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "__version__",

@@ -1,12 +1,13 @@
 """The `ipguard` command: a thin layer over the library that prints and picks exit codes.
 
 Exit codes: 0 nothing blocked, 1 something blocked, 2 usage, input or index
-error, 3 an unexpected internal error, 130 interrupted.
+error, 3 baseline rewritten, 4 an unexpected internal error, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import sys
@@ -16,26 +17,56 @@ from typing import Any, NoReturn
 import click
 
 from ._version import __version__
+from .baseline import apply_baseline, baseline_from, load_baseline, save_baseline
 from .config import Policy
 from .errors import IndexNotFoundError, IpguardError
 from .guard import Guard
 from .ingest import DEFAULT_MAX_FILE_BYTES, classify, read_input
-from .model import Match, Verdict
+from .model import Match
+from .report import CheckedFile, line_col, source_lines
+from .report.html import html_report
+from .report.sarif import sarif_log
+from .settings import ProjectConfig, load_config, with_overrides
 
 EXIT_CLEAN = 0
 EXIT_BLOCKED = 1
 EXIT_ERROR = 2
-EXIT_INTERNAL = 3
+EXIT_BASELINE_REWRITTEN = 3
+EXIT_INTERNAL = 4
 
-INDEX_HELP = "Index file (SQLite). Defaults to $IPGUARD_INDEX."
+INDEX_HELP = "Index file (SQLite). Defaults to $IPGUARD_INDEX, then `index` in the config file."
 _index_option = click.option(
     "--index",
     "index_path",
     envvar="IPGUARD_INDEX",
-    required=True,
     metavar="PATH",
     help=INDEX_HELP,
 )
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Configuration file (default: the nearest .ipguard.toml or pyproject.toml "
+    "with [tool.ipguard]).",
+)
+
+
+def _settings(config_path: str | None, **overrides: Any) -> ProjectConfig:
+    """The effective configuration; its warnings go to stderr."""
+    try:
+        config = with_overrides(load_config(config_path), **overrides)
+    except IpguardError as exc:
+        _fail(str(exc))
+    for warning in config.warnings:
+        click.echo(f"ipguard: warning: {warning}", err=True)
+    return config
+
+
+def _index_of(config: ProjectConfig) -> str:
+    if not config.index:
+        _fail("no index given: use --index, $IPGUARD_INDEX, or `index = ...` in .ipguard.toml")
+    return config.index
 
 
 def _fail(message: str) -> NoReturn:
@@ -64,17 +95,22 @@ def cli() -> None:
     with `ipguard check` (a verdict per file) or `ipguard filter` (stdin to
     stdout, with copied spans redacted or the whole output blocked).
 
+    Configuration comes from `[tool.ipguard]` in pyproject.toml or from a
+    `.ipguard.toml` file (see `ipguard config`); options override it.
+
     \b
     Exit codes:
       0  nothing blocked
       1  at least one input blocked (check)
-      2  usage, input or index error
-      3  unexpected internal error
+      2  usage, input, configuration or index error
+      3  baseline rewritten (baseline)
+      4  unexpected internal error
     """
 
 
 @cli.command("index")
 @_index_option
+@_config_option
 @click.option(
     "--license", "license_", metavar="SPDX", help="Licence of the material (e.g. GPL-3.0-only)."
 )
@@ -104,7 +140,8 @@ def cli() -> None:
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 def index_cmd(
-    index_path: str,
+    index_path: str | None,
+    config_path: str | None,
     license_: str | None,
     source_name: str | None,
     exclude: tuple[str, ...],
@@ -119,7 +156,8 @@ def index_cmd(
     Binary and oversized files are skipped with a reason. The index is
     created if it does not exist.
     """
-    guard = _open(index_path, create=True)
+    config = _settings(config_path, index=index_path)
+    guard = _open(_index_of(config), create=True)
     show_bar = sys.stderr.isatty() and fmt == "text"
     bar = (
         click.progressbar(length=_total_bytes(paths), label="indexing", file=sys.stderr)
@@ -169,8 +207,21 @@ def _total_bytes(paths: Sequence[str]) -> int:
 
 @cli.command("check")
 @_index_option
+@_config_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "html"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for scripts, sarif for code scanning, html for review.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write the report here.",
 )
 @click.option(
     "--kind",
@@ -180,19 +231,84 @@ def _total_bytes(paths: Sequence[str]) -> int:
 @click.option(
     "--language", metavar="LANG", help="Code language of the inputs (guessed by default)."
 )
+@click.option(
+    "--baseline", metavar="FILE", help="Matches recorded here are accepted, not reported."
+)
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Do not check files matching GLOB.")
+@click.option(
+    "--action",
+    type=click.Choice(["flag", "redact", "block"]),
+    help="What a match does (overrides the configuration).",
+)
+@click.option(
+    "--min-code-evidence", type=click.IntRange(min=1), help="Override the policy's value."
+)
+@click.option(
+    "--min-text-evidence", type=click.IntRange(min=1), help="Override the policy's value."
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 def check_cmd(
-    index_path: str, fmt: str, kind: str | None, language: str | None, files: tuple[str, ...]
+    index_path: str | None,
+    config_path: str | None,
+    fmt: str,
+    output: Any,
+    kind: str | None,
+    language: str | None,
+    baseline: str | None,
+    exclude: tuple[str, ...],
+    action: str | None,
+    min_code_evidence: int | None,
+    min_text_evidence: int | None,
+    files: tuple[str, ...],
 ) -> None:
     """Check FILES (`-` for stdin) and report what each reproduces.
 
-    Exits 1 when any input is blocked, 0 otherwise.
+    Exits 1 when any input is blocked, 0 otherwise. With a baseline, only
+    matches not recorded in it count.
     """
-    guard = _open(index_path)
-    results: list[tuple[str, Verdict]] = []
+    config = _settings(
+        config_path,
+        index=index_path,
+        baseline=baseline,
+        exclude=exclude or None,
+        action=action,
+        min_code_evidence=min_code_evidence,
+        min_text_evidence=min_text_evidence,
+    )
+    checked = _check_files(config, files, kind=kind, language=language)
+    if config.baseline:
+        try:
+            accepted = load_baseline(config.baseline)
+        except IpguardError as exc:
+            _fail(str(exc))
+        checked = [
+            CheckedFile(c.path, c.text, apply_baseline(c.path, c.text, c.verdict, accepted))
+            for c in checked
+        ]
+    if fmt == "json":
+        payload = {"results": [{"path": c.path, **c.verdict.to_json()} for c in checked]}
+        output.write(json.dumps(payload, indent=2) + "\n")
+    elif fmt == "sarif":
+        output.write(json.dumps(sarif_log(checked), indent=2) + "\n")
+    elif fmt == "html":
+        output.write(html_report(checked))
+    else:
+        for c in checked:
+            _print_verdict(c, output)
+    sys.exit(EXIT_BLOCKED if any(c.verdict.blocked for c in checked) else EXIT_CLEAN)
+
+
+def _check_files(
+    config: ProjectConfig, files: Sequence[str], *, kind: str | None, language: str | None
+) -> list[CheckedFile]:
+    """Check each file not excluded by the configuration."""
+    guard = _open(_index_of(config), policy=config.policy)
+    checked: list[CheckedFile] = []
     try:
         stdin = sys.stdin.buffer.read() if "-" in files else None
         for path in files:
+            if path != "-" and _excluded(path, config.exclude):
+                continue
             name, text = read_input(path, max_bytes=guard.policy.max_input_bytes, stdin=stdin)
             file_kind, file_language = (None, None) if path == "-" else classify(path, text)
             verdict = guard.check(
@@ -200,65 +316,109 @@ def check_cmd(
                 kind=kind or file_kind,  # type: ignore[arg-type]
                 language=language or file_language,
             )
-            results.append((name, verdict))
+            checked.append(CheckedFile(name, text, verdict))
     except IpguardError as exc:
         _fail(str(exc))
     finally:
         guard.close()
+    return checked
+
+
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    normalized = path.replace(os.sep, "/")
+    return any(
+        fnmatch.fnmatch(normalized, p) or fnmatch.fnmatch(os.path.basename(path), p)
+        for p in patterns
+    )
+
+
+@cli.command("baseline")
+@_index_option
+@_config_option
+@click.option(
+    "--baseline",
+    metavar="FILE",
+    help="Baseline file to write (default: `baseline` in the config, else .ipguard-baseline.json).",
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+def baseline_cmd(
+    index_path: str | None, config_path: str | None, baseline: str | None, files: tuple[str, ...]
+) -> None:
+    """Record the current matches in FILES as reviewed and accepted.
+
+    Later checks with the baseline report only new matches. Entries hold
+    hashes, never protected text or line numbers. Exits 3 when the baseline
+    file was rewritten, 0 when it was already up to date.
+    """
+    config = _settings(config_path, index=index_path, baseline=baseline)
+    target = config.baseline or ".ipguard-baseline.json"
+    checked = _check_files(config, files, kind=None, language=None)
+    accepted = baseline_from((c.path, c.text, c.verdict) for c in checked)
+    try:
+        changed = save_baseline(target, accepted)
+    except OSError as exc:
+        _fail(f"{target}: cannot write baseline ({exc.strerror or exc})")
+    count = sum(len(v) for v in accepted.entries.values())
+    click.echo(f"{'wrote' if changed else 'unchanged'} {target}: {count} accepted match(es)")
+    sys.exit(EXIT_BASELINE_REWRITTEN if changed else EXIT_CLEAN)
+
+
+@cli.command("config")
+@_config_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def config_cmd(config_path: str | None, fmt: str) -> None:
+    """Print the effective configuration and the file it came from."""
+    config = _settings(config_path, index=os.environ.get("IPGUARD_INDEX"))
+    data = config.to_json()
     if fmt == "json":
-        payload = {"results": [{"path": name, **v.to_json()} for name, v in results]}
-        click.echo(json.dumps(payload, indent=2))
-    else:
-        for name, verdict in results:
-            _print_verdict(name, verdict)
-    sys.exit(EXIT_BLOCKED if any(v.blocked for _, v in results) else EXIT_CLEAN)
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"config file:  {data['config_file'] or '(none found; defaults)'}")
+    click.echo(f"index:        {data['index'] or '(not set)'}")
+    click.echo(f"baseline:     {data['baseline'] or '(not set)'}")
+    click.echo(f"exclude:      {', '.join(config.exclude) or '(none)'}")
+    for key, value in data["policy"].items():  # type: ignore[attr-defined]
+        click.echo(f"{key + ':':<22}{value}")
 
 
-def _print_verdict(name: str, verdict: Verdict) -> None:
-    colour = {"allow": "green", "flag": "yellow", "redact": "magenta", "block": "red"}[
-        verdict.action
-    ]
+def _print_verdict(checked: CheckedFile, out: Any) -> None:
+    verdict = checked.verdict
+    colour = {"allow": "green", "flag": "yellow", "redact": "magenta", "block": "red"}
+    plural = "es" if len(verdict.matches) != 1 else ""
     click.echo(
-        f"{name}: "
-        + click.style(verdict.action.upper(), fg=colour, bold=True)
-        + f" (score {verdict.score:.2f}, {len(verdict.matches)} match"
-        + ("es" if len(verdict.matches) != 1 else "")
-        + ")"
+        f"{checked.path}: "
+        + click.style(verdict.action.upper(), fg=colour[verdict.action], bold=True)
+        + f" (score {verdict.score:.2f}, {len(verdict.matches)} match{plural})",
+        file=out,
     )
     for match in verdict.matches:
-        _print_match(match)
+        _print_match(checked.text, match, out)
     for note in verdict.notes:
-        click.echo(f"  note: {note}")
+        click.echo(f"  note: {note}", file=out)
 
 
-def _print_match(match: Match) -> None:
+def _print_match(text: str, match: Match, out: Any, limit: int = 8) -> None:
     first, last = match.source_lines
+    out_first, _ = line_col(text, match.output_span[0])
+    out_last, _ = line_col(text, max(match.output_span[0], match.output_span[1] - 1))
     licence = f", licence {match.license}" if match.license else ""
     click.echo(
-        f"  {match.action}: output chars {match.output_span[0]}-{match.output_span[1]} match "
-        f"{match.source}:{first}-{last} ({match.channel}, similarity {match.similarity:.2f}, "
-        f"evidence {match.evidence}{licence})"
+        f"  {match.action}: lines {out_first}-{out_last} match {match.source}:{first}-{last} "
+        f"({match.channel}, similarity {match.similarity:.2f}, evidence {match.evidence}{licence})",
+        file=out,
     )
-    for line in _source_lines(match.source, first, last):
-        click.echo(f"    | {line}")
-
-
-def _source_lines(source: str, first: int, last: int, limit: int = 8) -> list[str]:
-    """Lines of the protected source for a report, when the original file is at hand."""
-    if not os.path.isfile(source):
-        return []
-    try:
-        with open(source, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()[first - 1 : last]
-    except OSError:
-        return []
+    lines = source_lines(match.source, first, last) or []
     if len(lines) > limit:
         lines = lines[: limit - 1] + [f"... ({len(lines) - limit + 1} more lines)"]
-    return lines
+    for line in lines:
+        click.echo(f"    | {line}", file=out)
 
 
 @cli.command("filter")
 @_index_option
+@_config_option
 @click.option(
     "--action",
     type=click.Choice(["redact", "block"]),
@@ -272,9 +432,16 @@ def _source_lines(source: str, first: int, last: int, limit: int = 8) -> list[st
     help="How to read stdin (guessed by default).",
 )
 @click.option("--language", metavar="LANG", help="Code language of stdin (guessed by default).")
-def filter_cmd(index_path: str, action: str | None, kind: str | None, language: str | None) -> None:
+def filter_cmd(
+    index_path: str | None,
+    config_path: str | None,
+    action: str | None,
+    kind: str | None,
+    language: str | None,
+) -> None:
     """Read an output on stdin and write what a user may see to stdout."""
-    guard = _open(index_path)
+    config = _settings(config_path, index=index_path)
+    guard = _open(_index_of(config), policy=config.policy)
     try:
         _name, text = read_input(
             "-", max_bytes=guard.policy.max_input_bytes, stdin=sys.stdin.buffer.read()
@@ -289,13 +456,16 @@ def filter_cmd(index_path: str, action: str | None, kind: str | None, language: 
 
 @cli.command("remove")
 @_index_option
+@_config_option
 @click.option("--source", metavar="PATH", help="Remove the document indexed from PATH.")
 @click.option("--source-name", metavar="NAME", help="Remove every document indexed under NAME.")
-def remove_cmd(index_path: str, source: str | None, source_name: str | None) -> None:
+def remove_cmd(
+    index_path: str | None, config_path: str | None, source: str | None, source_name: str | None
+) -> None:
     """Delete documents, and every trace of them, from the index."""
     if (source is None) == (source_name is None):
         raise click.UsageError("give exactly one of --source or --source-name")
-    guard = _open(index_path)
+    guard = _open(_index_of(_settings(config_path, index=index_path)))
     try:
         removed = guard.remove(source=source, source_name=source_name)
     except IpguardError as exc:
@@ -309,12 +479,13 @@ def remove_cmd(index_path: str, source: str | None, source_name: str | None) -> 
 
 @cli.command("stats")
 @_index_option
+@_config_option
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def stats_cmd(index_path: str, fmt: str) -> None:
+def stats_cmd(index_path: str | None, config_path: str | None, fmt: str) -> None:
     """Show documents, windows, bytes on disk and the configuration of an index."""
-    guard = _open(index_path)
+    guard = _open(_index_of(_settings(config_path, index=index_path)))
     try:
         stats = guard.stats()
     except IpguardError as exc:

@@ -192,6 +192,11 @@ class Policy:
     redact_marker: str = "[ipguard: redacted]"
     #: Inputs larger than this are refused with a reason, never half-checked.
     max_input_bytes: int = 4 * 1024 * 1024
+    #: (licence glob, action) pairs: what a match against material under that
+    #: licence does, e.g. block copyleft and flag permissive sources.
+    license_actions: tuple[tuple[str, str], ...] = ()
+    #: (source-name glob, action) pairs; they take precedence over licences.
+    source_actions: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -200,3 +205,18 @@ class Policy:
             raise ValueError("similarity and coverage must be within 0..1")
         if self.min_code_evidence < 1 or self.min_text_evidence < 1:
             raise ValueError("minimum evidence must be at least 1")
+        for _pattern, action in (*self.license_actions, *self.source_actions):
+            if action not in ACTIONS:
+                raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+
+    def action_for(self, license: str | None, source_name: str | None) -> Action:
+        """The action a strong match takes, after per-source and per-licence overrides."""
+        from fnmatch import fnmatchcase
+
+        for pattern, action in self.source_actions:
+            if source_name is not None and fnmatchcase(source_name, pattern):
+                return action  # type: ignore[return-value]
+        for pattern, action in self.license_actions:
+            if license is not None and fnmatchcase(license, pattern):
+                return action  # type: ignore[return-value]
+        return self.action

@@ -13,9 +13,19 @@ SEVERITY: dict[str, int] = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
 
 
 def region_action(region: Region, channel_tokens: int, policy: Policy) -> Action:
-    """What one verified region calls for under `policy`."""
+    """What one verified region calls for under `policy` (before per-source overrides)."""
+    strength = region_strength(region, channel_tokens, policy)
+    if strength == "strong":
+        return policy.action
+    if strength == "weak" and policy.action != "allow":
+        return "flag"
+    return "allow"
+
+
+def region_strength(region: Region, channel_tokens: int, policy: Policy) -> str:
+    """ "strong" (enough evidence to act), "weak" (worth a flag) or "none"."""
     if region.similarity < policy.min_similarity:
-        return "allow"
+        return "none"
     needed = policy.min_code_evidence if region.channel == "code" else policy.min_text_evidence
     first, last = region.query_tokens
     coverage = (last - first + 1) / max(channel_tokens, 1)
@@ -25,10 +35,10 @@ def region_action(region: Region, channel_tokens: int, policy: Policy) -> Action
         and region.similarity >= policy.short_similarity
     )
     if strong:
-        return policy.action
-    if region.evidence >= policy.flag_ratio * needed and policy.action != "allow":
-        return "flag"
-    return "allow"
+        return "strong"
+    if region.evidence >= policy.flag_ratio * needed:
+        return "weak"
+    return "none"
 
 
 def decide(
@@ -42,11 +52,18 @@ def decide(
     matches: list[Match] = []
     score = 0.0
     for region in regions:
-        action = region_action(region, channel_tokens.get(region.channel, 0), policy)
-        if action == "allow":
-            continue
         info = documents.get(region.doc_id)
         if info is None:  # removed while we were checking
+            continue
+        strength = region_strength(region, channel_tokens.get(region.channel, 0), policy)
+        chosen = policy.action_for(info.license, info.source_name)
+        if strength == "strong":
+            action: Action = chosen
+        elif strength == "weak" and chosen != "allow":
+            action = "flag"
+        else:
+            continue
+        if action == "allow":
             continue
         needed = policy.min_code_evidence if region.channel == "code" else policy.min_text_evidence
         score = max(score, min(1.0, region.evidence / needed) * region.similarity)
@@ -65,11 +82,11 @@ def decide(
         )
     # Strongest first: the match that explains the verdict leads the report.
     matches.sort(key=lambda m: (-SEVERITY[m.action], -m.evidence, m.output_span))
-    action: Action = "allow"
+    verdict_action: Action = "allow"
     for m in matches:
-        if SEVERITY[m.action] > SEVERITY[action]:
-            action = m.action
-    return Verdict(action=action, score=score, matches=tuple(matches), notes=tuple(notes))
+        if SEVERITY[m.action] > SEVERITY[verdict_action]:
+            verdict_action = m.action
+    return Verdict(action=verdict_action, score=score, matches=tuple(matches), notes=tuple(notes))
 
 
 def redact(text: str, matches: Sequence[Match], marker: str) -> str:

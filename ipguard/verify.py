@@ -69,7 +69,8 @@ def verify(
             pa, pb = max(0, pa - width), min(len(p_ids), pb + width)
             blocks = Indel.opcodes(q_list[qa:qb], p_ids[pa:pb].tolist()).as_matching_blocks()
             spans = [(qa + b.a, pa + b.b, b.size) for b in blocks if b.size >= channel.shingle]
-            for group in _merge(spans, width):
+            for merged in _merge(spans, width):
+                group = _extend(_trim(merged), query.ids, p_ids)
                 found.append(_region(int(doc_id), query, q_hashes, p_lines, group, channel.shingle))
         regions.extend(_distinct(found))
     return regions
@@ -129,6 +130,48 @@ def _merge(blocks: list[tuple[int, int, int]], gap: int) -> list[list[tuple[int,
                 continue
         groups.append([block])
     return groups
+
+
+def _trim(group: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Drop edge runs of blocks that match fewer tokens than the gap joining them to the rest.
+
+    A few tokens that happen to align across a long gap (a neighbouring
+    function's signature) would otherwise stretch the cited span and lines.
+    """
+
+    def gap(a: tuple[int, int, int], b: tuple[int, int, int]) -> int:
+        return max(b[0] - (a[0] + a[2]), b[1] - (a[1] + a[2]))
+
+    def leading_cut(blocks: list[tuple[int, int, int]], reverse: bool) -> int:
+        cut, mass = 0, 0
+        for i in range(len(blocks) - 1):
+            mass += blocks[i][2]
+            a, b = (blocks[i + 1], blocks[i]) if reverse else (blocks[i], blocks[i + 1])
+            if mass < gap(a, b):
+                cut, mass = i + 1, 0
+        return cut
+
+    group = group[leading_cut(group, False) :]
+    tail = leading_cut(group[::-1], True)
+    return group[: len(group) - tail] if tail else group
+
+
+def _extend(
+    group: list[tuple[int, int, int]], q_ids: np.ndarray, p_ids: np.ndarray
+) -> list[tuple[int, int, int]]:
+    """Grow the first and last blocks over identical neighbouring tokens.
+
+    Alignment ties can place a region's first tokens elsewhere (then `_trim`
+    drops them); the identical tokens right before the region belong to it.
+    """
+    a, b, size = group[0]
+    while a > 0 and b > 0 and q_ids[a - 1] == p_ids[b - 1]:
+        a, b, size = a - 1, b - 1, size + 1
+    group = [(a, b, size), *group[1:]]
+    a, b, size = group[-1]
+    while a + size < len(q_ids) and b + size < len(p_ids) and q_ids[a + size] == p_ids[b + size]:
+        size += 1
+    return [*group[:-1], (a, b, size)]
 
 
 def _region(
