@@ -60,7 +60,8 @@ def test_per_licence_and_per_source_actions(project: Path, built_index: Path) ->
     flagged = _run(project, "check", "copy.rs")
     assert flagged.exit_code == 0 and "copy.rs: FLAG" in flagged.output
     (project / ".ipguard.toml").write_text(
-        f'index = "{built_index}"\n[licenses]\n"LicenseRef-*" = "flag"\n[sources]\nsamples = "block"\n'
+        f'index = "{built_index}"\n[licenses]\n"LicenseRef-*" = "flag"\n'
+        '[sources]\nsamples = "block"\n'
     )
     assert _run(project, "check", "copy.rs").exit_code == 1
 

@@ -9,6 +9,8 @@ from .._version import __version__
 from . import CheckedFile, line_col, source_lines
 
 CONTEXT_LINES = 2
+#: Lines shown per side of one match; longer matches end with a count.
+MAX_LINES = 80
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
 h1{font-size:22px;margin:0 0 4px} .meta{color:#555;margin-bottom:20px}
@@ -18,7 +20,7 @@ h1{font-size:22px;margin:0 0 4px} .meta{color:#555;margin-bottom:20px}
  font-weight:600;text-transform:uppercase;margin-left:8px}
 .block{background:#c62828}.redact{background:#8e24aa}.flag{background:#ef6c00}.allow{background:#2e7d32}
 .match{border-top:1px solid #eee;padding:10px 0}.match p{margin:4px 0 8px;font-size:13px}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:12px}
 .side h3{font-size:12px;color:#666;margin:0 0 4px;font-weight:600;word-break:break-all}
 pre{margin:0;background:#f6f8fa;border:1px solid #e1e4e8;border-radius:6px;padding:6px 0;
  overflow-x:auto;font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,monospace}
@@ -30,12 +32,15 @@ pre{margin:0;background:#f6f8fa;border:1px solid #e1e4e8;border-radius:6px;paddi
 
 def _lines(lines: list[str], first_number: int, hit: tuple[int, int]) -> str:
     out = []
-    for i, line in enumerate(lines):
+    hidden = max(0, len(lines) - MAX_LINES)
+    for i, line in enumerate(lines[:MAX_LINES]):
         number = first_number + i
         cls = "ln hit" if hit[0] <= number <= hit[1] else "ln"
         out.append(
             f'<span class="{cls}"><span class="no">{number}</span>{html.escape(line)}</span>'
         )
+    if hidden:
+        out.append(f'<span class="ln missing">... {hidden} more lines</span>')
     return "<pre>" + "".join(out) + "</pre>"
 
 
