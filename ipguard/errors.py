@@ -25,3 +25,7 @@ class IndexConfigMismatchError(IpguardError):
 
 class InputError(IpguardError):
     """An input cannot be read or is not acceptable (binary, too large, bad JSONL)."""
+
+
+class IndexConflictError(IpguardError):
+    """Concurrent writers kept changing the documents a batch replaces."""

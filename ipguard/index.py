@@ -18,7 +18,7 @@ import numpy as np
 
 from ._version import __version__
 from .config import NORMALIZER_VERSION, IndexConfig
-from .errors import IndexConfigMismatchError, IndexCorruptError, InputError
+from .errors import IndexConfigMismatchError, IndexConflictError, IndexCorruptError, InputError
 from .model import CHANNELS, Channel, Document, NormalizedDocument
 from .sketch import TokenHasher, band_keys, sketch_windows
 from .stores import (
@@ -28,6 +28,7 @@ from .stores import (
     DocumentRecord,
     Removal,
     Store,
+    StoreConflict,
     open_store,
     unpack_window_ids,
 )
@@ -35,6 +36,8 @@ from .stores import (
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: Attempts at a batch that concurrent writers keep invalidating.
+WRITE_ATTEMPTS = 8
 
 
 def content_hash(text: str) -> str:
@@ -211,8 +214,28 @@ class Index:
         return Removal(info.doc_id, tuple(channels))
 
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[DocumentInfo]) -> list[int]:
-        """Apply one batch (removals, then additions) in one transaction."""
-        return self.store.write(adds, [self.removal(info) for info in removes])
+        """Apply one batch (removals, then additions) in one transaction.
+
+        When another writer indexed one of the batch's sources meanwhile, the
+        documents to replace are read again and the batch retried, so a source
+        never ends up with two documents.
+        """
+        removals = [self.removal(info) for info in removes]
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return self.store.write(adds, removals)
+            except StoreConflict:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise IndexConflictError(
+                        "the index kept changing under this batch; try again"
+                    ) from None
+                current = {r.doc_id: r for r in removals}
+                for doc in adds:
+                    info = self.store.document_by_source(doc.source)
+                    if info is not None and info.doc_id not in current:
+                        current[info.doc_id] = self.removal(info)
+                removals = list(current.values())
+        raise AssertionError("unreachable")
 
     # -- querying ---------------------------------------------------------
 

@@ -46,3 +46,22 @@ def built_index(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def guard(built_index: Path) -> Iterator[Guard]:
     with Guard.open(str(built_index)) as g:
         yield g
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from stores_support import redis_server
+
+    with redis_server(str(tmp_path_factory.mktemp("redis"))) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty index location on each backend."""
+    import uuid
+
+    if request.param == "sqlite":
+        return str(tmp_path / "store.ipguard.db")
+    url = request.getfixturevalue("redis_url")
+    return f"{url}?prefix=t{uuid.uuid4().hex[:12]}"

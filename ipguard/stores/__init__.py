@@ -130,8 +130,16 @@ def unpack_window_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return ids >> DOC_SHIFT, (ids >> WINDOW_BITS) & 1, ids & (CHANNEL_BIT - 1)
 
 
+class StoreConflict(Exception):
+    """Another writer changed the documents a batch replaces; recompute and retry."""
+
+
 def open_store(location: str, *, create: bool) -> Store:
-    """The store at `location`: a SQLite file path (the embedded default)."""
+    """The store at `location`: `redis://host:port/db?prefix=NAME`, else a SQLite file path."""
+    if location.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore
+
+        return RedisStore(location, create=create)
     from .sqlite import SQLiteStore
 
     return SQLiteStore(location, create=create)

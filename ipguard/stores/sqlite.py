@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexNotFoundError
-from . import CHANNEL_CODES, DocumentInfo, DocumentRecord, Removal, window_ids
+from . import CHANNEL_CODES, DocumentInfo, DocumentRecord, Removal, StoreConflict, window_ids
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,13 @@ CREATE TABLE IF NOT EXISTS bands (
 _DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows"
 
 
-def _pack_increasing(values: np.ndarray) -> bytes:
+def pack_increasing(values: np.ndarray) -> bytes:
     """Delta-encode a non-decreasing uint32 array and compress it."""
     deltas = np.diff(values.astype(np.int64), prepend=0).astype("<u4")
     return zlib.compress(deltas.tobytes(), 6)
 
 
-def _unpack_increasing(blob: bytes) -> np.ndarray:
+def unpack_increasing(blob: bytes) -> np.ndarray:
     deltas = np.frombuffer(zlib.decompress(blob), dtype="<u4")
     return np.cumsum(deltas, dtype=np.int64).astype(np.uint32)
 
@@ -144,7 +144,7 @@ class SQLiteStore:
             return None
         try:
             ids = np.frombuffer(rows[0][0], dtype="<u4").astype(np.uint32)
-            lines = _unpack_increasing(rows[0][1])
+            lines = unpack_increasing(rows[0][1])
         except (zlib.error, ValueError) as exc:
             raise IndexCorruptError(f"index {self.location}: document {doc_id} is damaged") from exc
         return ids, lines
@@ -152,7 +152,14 @@ class SQLiteStore:
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
         new_ids: list[int] = []
         db = self._db
+        removed_ids = {r.doc_id for r in removes}
         with self._transaction():
+            for doc in adds:
+                row = db.execute(
+                    "SELECT id FROM documents WHERE source = ?", (doc.source,)
+                ).fetchone()
+                if row is not None and row[0] not in removed_ids:
+                    raise StoreConflict(f"{doc.source} was indexed concurrently")
             for removal in removes:
                 doc_id = removal.doc_id
                 for ch in removal.channels:
@@ -193,7 +200,7 @@ class SQLiteStore:
                             doc_id,
                             CHANNEL_CODES[ch.channel],
                             np.ascontiguousarray(ch.ids, dtype="<u4").tobytes(),
-                            _pack_increasing(ch.lines),
+                            pack_increasing(ch.lines),
                         ),
                     )
                     if len(ch.starts):

@@ -1,0 +1,233 @@
+"""A shared index in Redis: many generation workers and machines, one index.
+
+Every batch of documents is one MULTI/EXEC transaction (removals included),
+guarded by WATCH on the source table so that concurrent indexers never leave
+two documents for one source; readers pipeline their lookups in one round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+
+import numpy as np
+
+from ..errors import IndexCorruptError, IndexNotFoundError, IpguardError
+from . import DocumentInfo, DocumentRecord, Removal, StoreConflict, window_ids
+from .sqlite import pack_increasing, unpack_increasing
+
+log = logging.getLogger(__name__)
+
+_FIELDS = (
+    "source",
+    "source_name",
+    "path",
+    "license",
+    "kind",
+    "language",
+    "content_hash",
+    "size",
+    "windows",
+)
+
+
+class IndexUnavailableError(IpguardError):
+    """The index server cannot be reached."""
+
+
+def _redis():  # type: ignore[no-untyped-def]
+    try:
+        import redis
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+        raise IpguardError(
+            "a redis:// index needs the redis extra: pip install 'ipguard[redis]'"
+        ) from exc
+    return redis
+
+
+class RedisStore:
+    """`Store` over a Redis server: `redis://host:port/db?prefix=NAME`."""
+
+    def __init__(self, url: str, *, create: bool) -> None:
+        redis = _redis()
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query)
+        self.prefix = (query.pop("prefix", ["ipguard"]) or ["ipguard"])[0]
+        clean = urlunparse(parsed._replace(query=urlencode(query, doseq=True)))
+        # The location shown in reports and errors never carries the password.
+        netloc = parsed.hostname or ""
+        if parsed.port:
+            netloc = f"{netloc}:{parsed.port}"
+        self.location = urlunparse(parsed._replace(netloc=netloc, query=f"prefix={self.prefix}"))
+        self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._watch_error = redis.exceptions.WatchError
+        try:
+            self._r = redis.Redis.from_url(clean, socket_timeout=30, socket_connect_timeout=5)
+            exists = bool(self._r.exists(self._k("meta")))
+        except self._errors as exc:
+            raise IndexUnavailableError(f"cannot reach Redis at {self.location}: {exc}") from exc
+        except redis.exceptions.RedisError as exc:
+            raise IndexCorruptError(f"{self.location}: {exc}") from exc
+        if not exists and not create:
+            raise IndexNotFoundError(f"no index at {self.location}")
+
+    def _k(self, *parts: object) -> str:
+        return ":".join((self.prefix, *map(str, parts)))
+
+    def _call(self, fn, *args):  # type: ignore[no-untyped-def]
+        try:
+            return fn(*args)
+        except self._errors as exc:
+            raise IndexUnavailableError(f"lost Redis at {self.location}: {exc}") from exc
+
+    def read_meta(self) -> dict[str, str]:
+        raw = self._call(self._r.hgetall, self._k("meta"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def write_meta(self, meta: dict[str, str]) -> None:
+        # HSETNX per field: two processes creating one index agree on one manifest.
+        pipe = self._r.pipeline(transaction=True)
+        for key, value in meta.items():
+            pipe.hsetnx(self._k("meta"), key, value)
+        self._call(pipe.execute)
+
+    def _info(self, doc_id: int, raw: dict[bytes, bytes]) -> DocumentInfo | None:
+        if not raw:
+            return None
+        d = {k.decode(): v.decode() for k, v in raw.items()}
+        return DocumentInfo(
+            doc_id=doc_id,
+            source=d["source"],
+            source_name=d.get("source_name") or None,
+            path=d.get("path") or None,
+            license=d.get("license") or None,
+            content_hash=d["content_hash"],
+            windows=int(d["windows"]),
+        )
+
+    def document_by_source(self, source: str) -> DocumentInfo | None:
+        doc_id = self._call(self._r.hget, self._k("sources"), source)
+        if doc_id is None:
+            return None
+        return self.documents([int(doc_id)]).get(int(doc_id))
+
+    def documents_by_name(self, source_name: str) -> list[DocumentInfo]:
+        ids = sorted(int(i) for i in self._call(self._r.smembers, self._k("names", source_name)))
+        found = self.documents(ids)
+        return [found[i] for i in ids if i in found]
+
+    def documents(self, doc_ids: Sequence[int]) -> dict[int, DocumentInfo]:
+        pipe = self._r.pipeline(transaction=False)
+        for doc_id in doc_ids:
+            pipe.hgetall(self._k("doc", doc_id))
+        out = {}
+        for doc_id, raw in zip(doc_ids, self._call(pipe.execute), strict=True):
+            info = self._info(int(doc_id), raw)
+            if info is not None:
+                out[int(doc_id)] = info
+        return out
+
+    def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, np.ndarray] | None:
+        ids, lines = self._call(
+            self._r.hmget, self._k("ch", doc_id), f"{channel}:ids", f"{channel}:lines"
+        )
+        if ids is None or lines is None:
+            return None
+        try:
+            return np.frombuffer(ids, dtype="<u4").astype(np.uint32), unpack_increasing(lines)
+        except ValueError as exc:
+            raise IndexCorruptError(f"{self.location}: document {doc_id} is damaged") from exc
+
+    def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
+        sources_key = self._k("sources")
+        removed_ids = {r.doc_id for r in removes}
+        new_ids: list[int] = []
+        if adds:
+            last = int(self._call(self._r.incrby, self._k("next_id"), len(adds)))
+            new_ids = list(range(last - len(adds) + 1, last + 1))
+        with self._r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(sources_key)
+                if adds:
+                    current = pipe.hmget(sources_key, [d.source for d in adds])
+                    for doc, existing in zip(adds, current, strict=True):
+                        if existing is not None and int(existing) not in removed_ids:
+                            raise StoreConflict(f"{doc.source} was indexed concurrently")
+                removed_info = self.documents(sorted(removed_ids))
+                pipe.multi()
+                for removal in removes:
+                    info = removed_info.get(removal.doc_id)
+                    for ch in removal.channels:
+                        wins = window_ids(removal.doc_id, ch.channel, ch.starts).tolist()
+                        for row, win in zip(ch.keys.tolist(), wins, strict=True):
+                            for key in row:
+                                pipe.srem(self._k("b", key), win)
+                    pipe.delete(self._k("ch", removal.doc_id), self._k("doc", removal.doc_id))
+                    if info is not None:
+                        pipe.hdel(sources_key, info.source)
+                        if info.source_name:
+                            pipe.srem(self._k("names", info.source_name), removal.doc_id)
+                        pipe.hincrby(self._k("stats"), "documents", -1)
+                        pipe.hincrby(self._k("stats"), "windows", -info.windows)
+                for doc_id, doc in zip(new_ids, adds, strict=True):
+                    fields = {
+                        "source": doc.source,
+                        "source_name": doc.source_name or "",
+                        "path": doc.path or "",
+                        "license": doc.license or "",
+                        "kind": doc.kind,
+                        "language": doc.language or "",
+                        "content_hash": doc.content_hash,
+                        "size": doc.size,
+                        "windows": doc.windows,
+                    }
+                    pipe.hset(self._k("doc", doc_id), mapping=fields)
+                    channels: dict[str, bytes] = {}
+                    for ch in doc.channels:
+                        channels[f"{ch.channel}:ids"] = np.ascontiguousarray(
+                            ch.ids, "<u4"
+                        ).tobytes()
+                        channels[f"{ch.channel}:lines"] = pack_increasing(ch.lines)
+                        wins = window_ids(doc_id, ch.channel, ch.starts).tolist()
+                        for row, win in zip(ch.keys.tolist(), wins, strict=True):
+                            for key in row:
+                                pipe.sadd(self._k("b", key), win)
+                    if channels:
+                        pipe.hset(self._k("ch", doc_id), mapping=channels)
+                    pipe.hset(sources_key, doc.source, doc_id)
+                    if doc.source_name:
+                        pipe.sadd(self._k("names", doc.source_name), doc_id)
+                    pipe.hincrby(self._k("stats"), "documents", 1)
+                    pipe.hincrby(self._k("stats"), "windows", doc.windows)
+                self._call(pipe.execute)
+            except self._watch_error as exc:
+                raise StoreConflict("the index changed during the write") from exc
+        return new_ids
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        unique = np.unique(keys).tolist()
+        pipe = self._r.pipeline(transaction=False)
+        for key in unique:
+            pipe.smembers(self._k("b", key))
+        found_keys: list[int] = []
+        found_wins: list[int] = []
+        for key, members in zip(unique, self._call(pipe.execute), strict=True):
+            for win in members:
+                found_keys.append(key)
+                found_wins.append(int(win))
+        return np.array(found_keys, dtype=np.int64), np.array(found_wins, dtype=np.int64)
+
+    def counts(self) -> tuple[int, int]:
+        documents, windows = self._call(self._r.hmget, self._k("stats"), "documents", "windows")
+        return int(documents or 0), int(windows or 0)
+
+    def size_bytes(self) -> int:
+        info = self._call(self._r.info, "memory")
+        return int(info.get("used_memory_dataset", info.get("used_memory", 0)))
+
+    def close(self) -> None:
+        try:
+            self._r.close()
+        except Exception:  # closing must never raise over another error
+            log.debug("closing %s failed", self.location, exc_info=True)

@@ -1,0 +1,172 @@
+"""The same store suite over every backend: SQLite and a real Redis server."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from conftest import PROTECTED_PROSE
+from samples import EXTENSIONS, PROTECTED, UNRELATED, disguise
+
+from ipguard import Guard, IndexConfig
+from ipguard.errors import IndexConfigMismatchError, IndexNotFoundError
+
+
+def _index_samples(location: str, corpus_dir: Path) -> Guard:
+    guard = Guard.open(location, create=True)
+    report = guard.index_paths([str(corpus_dir)], license="LicenseRef-test", source_name="samples")
+    assert report.added == 9 and not report.skipped
+    return guard
+
+
+def test_index_check_and_stats(store_location: str, corpus_dir: Path) -> None:
+    with _index_samples(store_location, corpus_dir) as guard:
+        for language in ("python", "rust", "java"):
+            verdict = guard.check(f"```{language}\n{disguise(language)}\n```")
+            assert verdict.action == "block"
+            assert verdict.matches[0].source.endswith(f"intervals_{language}{EXTENSIONS[language]}")
+            assert guard.check(UNRELATED[language], language=language).action == "allow"
+        stats = guard.stats()
+        assert stats.documents == 9 and stats.windows > 0 and stats.bytes_on_disk > 0
+
+
+def test_missing_index_and_mismatched_configuration(store_location: str, corpus_dir: Path) -> None:
+    with pytest.raises(IndexNotFoundError):
+        Guard.open(store_location)
+    _index_samples(store_location, corpus_dir).close()
+    with pytest.raises(IndexConfigMismatchError):
+        Guard.open(store_location, config=IndexConfig(seed=99))
+
+
+def test_reindex_is_a_no_op_and_changes_replace(store_location: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text(PROTECTED["python"])
+    (src / "b.txt").write_text(PROTECTED_PROSE)
+    with Guard.open(store_location, create=True) as guard:
+        assert guard.index_paths([str(src)]).added == 2
+        again = guard.index_paths([str(src)])
+        assert (again.added, again.unchanged) == (0, 2)
+        (src / "b.txt").write_text(
+            "Different words about rivers, bridges and the people who cross them."
+        )
+        assert guard.index_paths([str(src)]).replaced == 1
+        assert guard.stats().documents == 2
+        assert guard.check(PROTECTED_PROSE).action == "allow"
+
+
+def test_remove_leaves_no_trace(store_location: str, corpus_dir: Path) -> None:
+    with _index_samples(store_location, corpus_dir) as guard:
+        assert guard.remove(source=str(corpus_dir / "chart.txt")) == 1
+        assert guard.check(PROTECTED_PROSE).action == "allow"
+        assert guard.remove(source_name="samples") == 8
+        assert guard.stats().documents == 0 and guard.stats().windows == 0
+        assert guard.check(f"```go\n{disguise('go')}\n```").action == "allow"
+        if store_location.startswith("redis://"):
+            store = guard.index.store
+            keys = {k.decode() for k in store._r.scan_iter(f"{store.prefix}:*")}
+            assert keys <= {f"{store.prefix}:{k}" for k in ("meta", "next_id", "stats", "sources")}
+        else:
+            import sqlite3
+
+            db = sqlite3.connect(store_location)
+            for table in ("documents", "channels", "bands"):
+                assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_no_protected_text_in_any_key_or_value(store_location: str, corpus_dir: Path) -> None:
+    _index_samples(store_location, corpus_dir).close()
+    if store_location.startswith("redis://"):
+        import redis
+
+        url, prefix = store_location.split("?prefix=")
+        r = redis.Redis.from_url(url)
+        blob = bytearray()
+        for key in r.scan_iter(f"{prefix}:*"):
+            blob += key
+            kind = r.type(key)
+            if kind == b"hash":
+                for k, v in r.hgetall(key).items():
+                    blob += k + v
+            elif kind == b"set":
+                for v in r.smembers(key):
+                    blob += v
+            elif kind == b"string":
+                blob += r.get(key) or b""
+        raw = bytes(blob)
+    else:
+        raw = Path(store_location).read_bytes()
+        wal = Path(store_location + "-wal")
+        raw += wal.read_bytes() if wal.exists() else b""
+    texts = [PROTECTED_PROSE, *(PROTECTED[lang] for lang in PROTECTED)]
+    paths = " ".join(str(p) for p in corpus_dir.iterdir())  # metadata the index must keep
+    for text in texts:
+        for i in range(0, len(text) - 8, 7):
+            piece = text[i : i + 8]
+            # Every 8-character piece of protected text that is mostly letters
+            # (pure indentation also occurs in the store's own schema).
+            if "\n" not in piece and sum(c.isalnum() for c in piece) >= 5 and piece not in paths:
+                assert piece.encode() not in raw, piece
+
+
+def _indexer(location: str, folder: str, source_name: str) -> None:
+    with Guard.open(location, create=True) as guard:
+        guard.index_paths([folder], source_name=source_name)
+
+
+def _checker(location: str, text: str, rounds: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    actions = []
+    with Guard.open(location, create=True) as guard:
+        for _ in range(rounds):
+            actions.append(guard.check(text).action)
+    out.put(actions)
+
+
+def test_concurrent_indexers_and_checkers_lose_nothing(store_location: str, tmp_path: Path) -> None:
+    """Indexing and checking processes on one index: no error, no lost or half document."""
+    folders = []
+    for n in range(3):
+        folder = tmp_path / f"corpus{n}"
+        folder.mkdir()
+        for i in range(12):
+            (folder / f"doc{i}.txt").write_text(
+                f"Corpus {n} document {i}. " + PROTECTED_PROSE + f" ({n}-{i})"
+            )
+        (folder / "shared.py").write_text(PROTECTED["python"])  # the same name in every corpus
+        folders.append(folder)
+    # Two indexers share one folder, so they race on the same sources.
+    jobs = [
+        (str(folders[0]), "a"),
+        (str(folders[0]), "a"),
+        (str(folders[1]), "b"),
+        (str(folders[2]), "c"),
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    Guard.open(store_location, create=True).close()
+    procs = [ctx.Process(target=_indexer, args=(store_location, f, name)) for f, name in jobs]
+    procs += [
+        ctx.Process(target=_checker, args=(store_location, PROTECTED_PROSE, 15, queue))
+        for _ in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+    for _ in range(2):
+        actions = queue.get(timeout=10)
+        assert set(actions) <= {"allow", "block"}
+    with Guard.open(store_location) as guard:
+        stats = guard.stats()
+        assert stats.documents == 39  # 3 folders x 13 files, each source exactly once
+        store = guard.index.store
+        for folder in folders:
+            for path in sorted(folder.iterdir()):
+                info = store.document_by_source(str(path))
+                assert info is not None, path
+                loaded = [store.load_channel(info.doc_id, ch) for ch in ("code", "text")]
+                assert any(item is not None for item in loaded)  # whole documents only
+        assert guard.check("Intro. " + PROTECTED_PROSE).action == "block"
+        assert stats.windows == sum(i.windows for i in store.documents(range(1, 200)).values())
