@@ -505,6 +505,59 @@ def stats_cmd(index_path: str | None, config_path: str | None, fmt: str) -> None
         click.echo(f"{key + ':':<20}{json.dumps(value) if isinstance(value, dict) else value}")
 
 
+@cli.command("serve")
+@_index_option
+@_config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--max-body-bytes",
+    default=4 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Larger requests get 413.",
+)
+@click.option(
+    "--read-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a client may stall while sending a request (then 408).",
+)
+def serve_cmd(
+    index_path: str | None,
+    config_path: str | None,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    read_timeout: float,
+) -> None:
+    """Serve the index over HTTP (needs the `serve` extra).
+
+    POST /v1/check and /v1/filter take and return the JSON of `check --format
+    json`; GET /v1/stats, GET /healthz; the OpenAPI document is at
+    /openapi.json. Set IPGUARD_TOKEN to require `Authorization: Bearer TOKEN`.
+    """
+    try:
+        import uvicorn
+
+        from .service import create_app
+    except ModuleNotFoundError:
+        _fail("`ipguard serve` needs the serve extra: pip install 'ipguard[serve]'")
+    config = _settings(config_path, index=index_path)
+    guard = _open(_index_of(config), policy=config.policy)
+    app = create_app(
+        guard,
+        token=os.environ.get("IPGUARD_TOKEN") or None,
+        max_body_bytes=max_body_bytes,
+        read_timeout=read_timeout,
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
+    finally:
+        guard.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (for `python -m ipguard` and the console script)."""
     try:

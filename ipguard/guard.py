@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Action, IndexConfig, Policy
@@ -34,6 +34,8 @@ class Analysis:
     regions: tuple[Region, ...]
     channel_tokens: dict[str, int]
     notes: tuple[str, ...]
+    #: Character spans of each channel's tokens (for the streaming guard's holdback).
+    channel_spans: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Guard:
@@ -200,7 +202,10 @@ class Guard:
 
     def check(self, text: str, *, kind: Kind | None = None, language: str | None = None) -> Verdict:
         """The verdict on one output, with the protected matches that explain it."""
-        analysis = self.analyse(text, kind=kind, language=language)
+        return self.decide(self.analyse(text, kind=kind, language=language))
+
+    def decide(self, analysis: Analysis) -> Verdict:
+        """The verdict the policy gives an analysis (see `analyse`)."""
         documents = self.index.store.documents(sorted({r.doc_id for r in analysis.regions}))
         return decide(
             analysis.regions, analysis.channel_tokens, documents, self.policy, analysis.notes
@@ -231,7 +236,8 @@ class Guard:
 
             regions.extend(verify(query, cands, load, cfg))
         sizes = {c.channel: len(c.ids) for c in channels}
-        return Analysis(tuple(regions), sizes, normalized.notes)
+        spans = {c.channel: c.spans for c in channels}
+        return Analysis(tuple(regions), sizes, normalized.notes, spans)
 
     def filter(
         self,

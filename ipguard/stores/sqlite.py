@@ -75,7 +75,11 @@ class SQLiteStore:
         if exists and os.path.isdir(path):
             raise IndexCorruptError(f"{path} is a directory, not an index file")
         try:
-            self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            # check_same_thread=False: the HTTP service hands one store to its
+            # worker threads, one at a time under a lock.
+            self._db = sqlite3.connect(
+                path, timeout=60, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA busy_timeout = 60000")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
