@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := demo-out
 
-.PHONY: install demo test bench lint format clean
+.PHONY: install demo test bench bench-accuracy bench-service lint format clean
 
 install: $(STAMP)
 
@@ -21,8 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: bench-accuracy bench-service
+
+bench-accuracy: $(STAMP)
 	$(BIN)/python bench/accuracy.py
+
+bench-service: $(STAMP)
+	$(BIN)/python bench/service_load.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check ipguard tests bench
