@@ -38,7 +38,7 @@ def free_port() -> int:
 def outputs(count: int, rng: random.Random) -> list[str]:
     """About 2 KB each; one in five carries a verbatim standard-library fragment."""
     modules = sorted(STDLIB.glob("*.py"))
-    words = ["the", "of", "a", "garden", "lantern", "river", "seven", "quietly", "orchard", "ledger", "harbour"]
+    words = "the of a garden lantern river seven quietly orchard ledger harbour".split()
     out = []
     for i in range(count):
         prose = " ".join(rng.choice(words) for _ in range(320))[:2048]

@@ -136,6 +136,14 @@ def cli() -> None:
     help="Skip files larger than this.",
 )
 @click.option(
+    "--max-tokens",
+    default=2_000_000,
+    show_default=True,
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Skip documents with more normalized tokens than this.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
@@ -147,6 +155,7 @@ def index_cmd(
     exclude: tuple[str, ...],
     jsonl_field: str,
     max_file_size: int,
+    max_tokens: int,
     fmt: str,
     paths: tuple[str, ...],
 ) -> None:
@@ -173,6 +182,7 @@ def index_cmd(
                 exclude=exclude,
                 jsonl_field=jsonl_field,
                 max_file_bytes=max_file_size,
+                max_tokens=max_tokens,
                 progress=progress.update if progress is not None else None,
             )
     except IpguardError as exc:
@@ -483,18 +493,28 @@ def remove_cmd(
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def stats_cmd(index_path: str | None, config_path: str | None, fmt: str) -> None:
-    """Show documents, windows, bytes on disk and the configuration of an index."""
+@click.option("--verify", is_flag=True, help="Check the index's integrity too (exit 2 if broken).")
+def stats_cmd(index_path: str | None, config_path: str | None, fmt: str, verify: bool) -> None:
+    """Show documents, windows, bytes on disk and the configuration of an index.
+
+    With --verify, also check the index's integrity (exit 2 when anything is wrong).
+    """
     guard = _open(_index_of(_settings(config_path, index=index_path)))
+    problems: list[str] = []
     try:
         stats = guard.stats()
+        if verify:
+            problems = guard.verify()
     except IpguardError as exc:
         _fail(str(exc))
     finally:
         guard.close()
     if fmt == "json":
-        click.echo(json.dumps(stats.to_json(), indent=2))
-        return
+        data = stats.to_json()
+        if verify:
+            data["verify"] = {"ok": not problems, "problems": problems}
+        click.echo(json.dumps(data, indent=2))
+        sys.exit(EXIT_ERROR if problems else EXIT_CLEAN)
     click.echo(f"index:              {stats.location}")
     click.echo(f"documents:          {stats.documents}")
     click.echo(f"windows:            {stats.windows}")
@@ -503,6 +523,11 @@ def stats_cmd(index_path: str | None, config_path: str | None, fmt: str) -> None
     click.echo(f"per window:         {per:.0f} bytes")
     for key, value in stats.config.items():
         click.echo(f"{key + ':':<20}{json.dumps(value) if isinstance(value, dict) else value}")
+    if verify:
+        click.echo(f"{'verify:':<20}{'ok' if not problems else f'{len(problems)} problem(s)'}")
+        for problem in problems:
+            click.echo(f"  {problem}")
+        sys.exit(EXIT_ERROR if problems else EXIT_CLEAN)
 
 
 @cli.command("serve")

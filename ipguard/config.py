@@ -192,6 +192,9 @@ class Policy:
     redact_marker: str = "[ipguard: redacted]"
     #: Inputs larger than this are refused with a reason, never half-checked.
     max_input_bytes: int = 4 * 1024 * 1024
+    #: A check that takes longer is abandoned with an error, never an allow.
+    #: Normalization costs at most ~9 s per MB on pathological input (tests/test_faults.py).
+    max_check_seconds: float = 60.0
     #: (licence glob, action) pairs: what a match against material under that
     #: licence does, e.g. block copyleft and flag permissive sources.
     license_actions: tuple[tuple[str, str], ...] = ()
@@ -205,6 +208,8 @@ class Policy:
             raise ValueError("similarity and coverage must be within 0..1")
         if self.min_code_evidence < 1 or self.min_text_evidence < 1:
             raise ValueError("minimum evidence must be at least 1")
+        if self.max_input_bytes < 1 or self.max_check_seconds <= 0:
+            raise ValueError("max_input_bytes and max_check_seconds must be positive")
         for _pattern, action in (*self.license_actions, *self.source_actions):
             if action not in ACTIONS:
                 raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")

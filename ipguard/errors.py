@@ -29,3 +29,11 @@ class InputError(IpguardError):
 
 class IndexConflictError(IpguardError):
     """Concurrent writers kept changing the documents a batch replaces."""
+
+
+class LimitExceededError(InputError):
+    """An input went over a configured limit (size, tokens or time); never a silent allow."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit

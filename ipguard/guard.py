@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Action, IndexConfig, Policy
-from .errors import InputError
+from .errors import InputError, LimitExceededError
 from .index import Index, content_hash
 from .ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, walk
 from .model import Document, IndexReport, IndexStats, Kind, Skipped, Verdict
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 #: Documents per transaction: an interrupted run loses at most one batch and
 #: never leaves half a document.
 BATCH_DOCUMENTS = 64
+#: Normalized tokens one channel of one document may hold when indexed.
+DEFAULT_MAX_TOKENS = 2_000_000
 BATCH_WINDOWS = 200_000
 
 Progress = Callable[[int], None]
@@ -92,6 +95,7 @@ class Guard:
         exclude: Sequence[str] = (),
         jsonl_field: str = "text",
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         progress: Progress | None = None,
     ) -> IndexReport:
         """Index files, directories (recursively) and JSONL files.
@@ -107,7 +111,7 @@ class Guard:
             jsonl_field=jsonl_field,
             max_file_bytes=max_file_bytes,
         )
-        return self.index_documents(walk(paths, options), progress=progress)
+        return self.index_documents(walk(paths, options), progress=progress, max_tokens=max_tokens)
 
     def index_texts(
         self,
@@ -135,9 +139,17 @@ class Guard:
         return self.index_documents(docs)
 
     def index_documents(
-        self, docs: Iterable[Document | Skipped], *, progress: Progress | None = None
+        self,
+        docs: Iterable[Document | Skipped],
+        *,
+        progress: Progress | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> IndexReport:
-        """Index documents in batches, one transaction per batch."""
+        """Index documents in batches, one transaction per batch.
+
+        Documents over `max_tokens` normalized tokens in a channel are skipped
+        with the reason, like binary or oversized files.
+        """
         added = replaced = unchanged = windows = read = 0
         skipped: list[Skipped] = []
         adds: list[DocumentRecord] = []
@@ -157,9 +169,8 @@ class Guard:
                     progress(size)
                 continue
             try:
-                record = self.index.prepare(
-                    item, normalize(item.text, kind=item.kind, language=item.language)
-                )
+                normalized = normalize(item.text, kind=item.kind, language=item.language)
+                record = self.index.prepare(item, normalized, max_tokens=max_tokens)
             except InputError as exc:
                 skipped.append(Skipped(item.source, str(exc)))
                 continue
@@ -220,21 +231,37 @@ class Guard:
         """
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.policy.max_input_bytes:
-            raise InputError(
-                f"output of {size} bytes exceeds the {self.policy.max_input_bytes}-byte limit"
+            raise LimitExceededError(
+                f"output of {size} bytes exceeds the {self.policy.max_input_bytes}-byte limit "
+                "(max_input_bytes)",
+                limit="max_input_bytes",
             )
+        deadline = time.monotonic() + self.policy.max_check_seconds
         normalized = normalize(text, kind=kind, language=language)
         channels = self.index.query_channels(normalized)
         regions: list[Region] = []
         store = self.index.store
         for cands in self.index.candidates(channels):
+            if time.monotonic() > deadline:
+                raise LimitExceededError(
+                    f"check of a {size}-byte output exceeded the {self.policy.max_check_seconds} s "
+                    "time limit (max_check_seconds)",
+                    limit="max_check_seconds",
+                )
             query = next(c for c in channels if c.channel == cands.channel)
             cfg = self.index.config.channel(cands.channel)
 
             def load(doc_id: int, _channel: str = cands.channel) -> Any:
                 return store.load_channel(doc_id, _channel)
 
-            regions.extend(verify(query, cands, load, cfg))
+            try:
+                regions.extend(verify(query, cands, load, cfg, deadline=deadline))
+            except TimeoutError:
+                raise LimitExceededError(
+                    f"check of a {size}-byte output exceeded the {self.policy.max_check_seconds} s "
+                    "time limit (max_check_seconds)",
+                    limit="max_check_seconds",
+                ) from None
         sizes = {c.channel: len(c.ids) for c in channels}
         spans = {c.channel: c.spans for c in channels}
         return Analysis(tuple(regions), sizes, normalized.notes, spans)
@@ -252,6 +279,10 @@ class Guard:
         `action` ("redact" or "block") overrides what matches that act do.
         """
         return apply(text, self.check(text, kind=kind, language=language), self.policy, action)
+
+    def verify(self) -> list[str]:
+        """Problems with the index's data (empty when it is sound)."""
+        return self.index.store.integrity_problems(self.index.config.bands)
 
     def stats(self) -> IndexStats:
         """Documents, windows, bytes on disk and configuration of the index."""

@@ -18,7 +18,12 @@ import numpy as np
 
 from ._version import __version__
 from .config import NORMALIZER_VERSION, IndexConfig
-from .errors import IndexConfigMismatchError, IndexConflictError, IndexCorruptError, InputError
+from .errors import (
+    IndexConfigMismatchError,
+    IndexConflictError,
+    IndexCorruptError,
+    LimitExceededError,
+)
 from .model import CHANNELS, Channel, Document, NormalizedDocument
 from .sketch import TokenHasher, band_keys, sketch_windows
 from .stores import (
@@ -162,17 +167,21 @@ class Index:
 
     # -- building ---------------------------------------------------------
 
-    def prepare(self, doc: Document, normalized: NormalizedDocument) -> DocumentRecord:
+    def prepare(
+        self, doc: Document, normalized: NormalizedDocument, *, max_tokens: int = MAX_CHANNEL_TOKENS
+    ) -> DocumentRecord:
         """Token ids, lines, window sketches and LSH keys of one document."""
         channels = []
+        limit = min(max_tokens, MAX_CHANNEL_TOKENS)
         for name in CHANNELS:
             stream = normalized.channel(name)
             if len(stream) == 0:
                 continue
-            if len(stream) > MAX_CHANNEL_TOKENS:
-                raise InputError(
-                    f"{doc.source}: {len(stream)} {name} tokens exceed the limit of "
-                    f"{MAX_CHANNEL_TOKENS} per document"
+            if len(stream) > limit:
+                raise LimitExceededError(
+                    f"{len(stream)} {name} tokens exceed the limit of {limit} per document "
+                    "(max_tokens)",
+                    limit="max_tokens",
                 )
             ids = self.hasher.ids(name, stream.tokens)
             starts, keys = self._window_keys(name, ids, query=False)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._version import __version__
-from .errors import InputError, IpguardError
+from .errors import InputError, IpguardError, LimitExceededError
 from .guard import Guard
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,8 @@ def create_app(
 
     @app.exception_handler(InputError)
     async def _too_big(request: Request, exc: InputError) -> JSONResponse:
+        if isinstance(exc, LimitExceededError) and exc.limit == "max_check_seconds":
+            return _error(503, str(exc))
         return _error(413, str(exc))
 
     @app.exception_handler(IpguardError)

@@ -10,6 +10,7 @@ matched token counts (MEASURED.md, point 2).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,9 +46,17 @@ Loader = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]
 
 
 def verify(
-    query: QueryChannel, candidates: Candidates, load: Loader, channel: ChannelConfig
+    query: QueryChannel,
+    candidates: Candidates,
+    load: Loader,
+    channel: ChannelConfig,
+    *,
+    deadline: float | None = None,
 ) -> list[Region]:
-    """Aligned regions of `query` against every protected document in `candidates`."""
+    """Aligned regions of `query` against every protected document in `candidates`.
+
+    Raises TimeoutError once `time.monotonic()` passes `deadline`.
+    """
     if len(candidates.doc_ids) == 0:
         return []
     width = channel.window_tokens
@@ -65,6 +74,8 @@ def verify(
         )
         found: list[Region] = []
         for qa, qb, pa, pb in clusters[:MAX_CLUSTERS_PER_DOCUMENT]:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("verification deadline passed")
             qa, qb = max(0, qa - width), min(len(q_list), qb + width)
             pa, pb = max(0, pa - width), min(len(p_ids), pb + width)
             blocks = Indel.opcodes(q_list[qa:qb], p_ids[pa:pb].tolist()).as_matching_blocks()

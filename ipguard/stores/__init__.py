@@ -105,6 +105,10 @@ class Store(Protocol):
         """Bytes the index takes on disk (or in the server)."""
         ...
 
+    def integrity_problems(self, bands: int) -> list[str]:
+        """What is wrong with the stored data (empty when sound); `bands` rows per window."""
+        ...
+
     def close(self) -> None: ...
 
 

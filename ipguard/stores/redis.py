@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexNotFoundError, IpguardError
-from . import DocumentInfo, DocumentRecord, Removal, StoreConflict, window_ids
+from . import DOC_SHIFT, DocumentInfo, DocumentRecord, Removal, StoreConflict, window_ids
 from .sqlite import pack_increasing, unpack_increasing
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,40 @@ class RedisStore:
     def size_bytes(self) -> int:
         info = self._call(self._r.info, "memory")
         return int(info.get("used_memory_dataset", info.get("used_memory", 0)))
+
+    def integrity_problems(self, bands: int) -> list[str]:
+        """The index's invariants over every key of this prefix: whole documents only."""
+        problems: list[str] = []
+        sources = {
+            int(v): k.decode() for k, v in self._call(self._r.hgetall, self._k("sources")).items()
+        }
+        docs = self.documents(sorted(sources))
+        for doc_id, source in sources.items():
+            info = docs.get(doc_id)
+            if info is None:
+                problems.append(f"source {source} names a missing document {doc_id}")
+            elif info.source != source:
+                problems.append(f"document {doc_id} is filed under another source")
+        band_rows: dict[int, int] = {}
+        for key in self._r.scan_iter(f"{self.prefix}:b:*", count=1000):
+            for win in self._call(self._r.smembers, key):
+                doc_id = int(win) >> DOC_SHIFT
+                band_rows[doc_id] = band_rows.get(doc_id, 0) + 1
+        for doc_id, info in docs.items():
+            if info.windows and band_rows.get(doc_id, 0) != info.windows * bands:
+                problems.append(
+                    f"document {doc_id}: {band_rows.get(doc_id, 0)} band rows, "
+                    f"expected {info.windows * bands}"
+                )
+            if info.windows and not self._call(self._r.exists, self._k("ch", doc_id)):
+                problems.append(f"document {doc_id} has windows but no tokens")
+        for doc_id, rows in band_rows.items():
+            if doc_id not in docs:
+                problems.append(f"{rows} band rows of a missing document {doc_id}")
+        documents, windows = self.counts()
+        if documents != len(docs) or windows != sum(i.windows for i in docs.values()):
+            problems.append("document and window counters disagree with the documents")
+        return problems
 
     def close(self) -> None:
         try:

@@ -18,7 +18,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexNotFoundError
-from . import CHANNEL_CODES, DocumentInfo, DocumentRecord, Removal, StoreConflict, window_ids
+from . import (
+    CHANNEL_CODES,
+    DOC_SHIFT,
+    DocumentInfo,
+    DocumentRecord,
+    Removal,
+    StoreConflict,
+    window_ids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -248,10 +256,44 @@ class SQLiteStore:
                 total += os.path.getsize(self.location + suffix)
         return total
 
-    def integrity_errors(self) -> list[str]:
-        """What SQLite's own integrity check finds wrong (empty when sound)."""
-        rows = self._query("PRAGMA integrity_check")
-        return [r[0] for r in rows if r[0] != "ok"]
+    def integrity_problems(self, bands: int) -> list[str]:
+        """SQLite's own integrity check, then the index's invariants: whole documents only."""
+        problems = [
+            f"sqlite: {r[0]}" for r in self._query("PRAGMA integrity_check") if r[0] != "ok"
+        ]
+        if problems:
+            return problems
+        for (doc_id,) in self._query(
+            "SELECT id FROM documents d WHERE windows > 0 AND NOT EXISTS "
+            "(SELECT 1 FROM channels c WHERE c.doc_id = d.id)"
+        ):
+            problems.append(f"document {doc_id} has windows but no tokens")
+        for (doc_id,) in self._query(
+            "SELECT DISTINCT doc_id FROM channels c WHERE NOT EXISTS "
+            "(SELECT 1 FROM documents d WHERE d.id = c.doc_id)"
+        ):
+            problems.append(f"tokens of a missing document {doc_id}")
+        for doc_id, channel, ids, lines in self._query(
+            "SELECT doc_id, channel, ids, lines FROM channels"
+        ):
+            try:
+                if len(ids) % 4 or len(unpack_increasing(lines)) != len(ids) // 4:
+                    problems.append(f"document {doc_id} channel {channel}: tokens and lines differ")
+            except (zlib.error, ValueError):
+                problems.append(f"document {doc_id} channel {channel}: undecodable lines")
+        expected = dict(self._query("SELECT id, windows FROM documents"))
+        found = dict(self._query(f"SELECT win >> {DOC_SHIFT}, COUNT(*) FROM bands GROUP BY 1"))
+        for doc_id, rows in found.items():
+            if doc_id not in expected:
+                problems.append(f"{rows} band rows of a missing document {doc_id}")
+            elif rows != expected[doc_id] * bands:
+                problems.append(
+                    f"document {doc_id}: {rows} band rows, expected {expected[doc_id] * bands}"
+                )
+        for doc_id, windows in expected.items():
+            if windows and doc_id not in found:
+                problems.append(f"document {doc_id}: no band rows for {windows} windows")
+        return problems
 
     def close(self) -> None:
         try:
