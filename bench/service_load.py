@@ -38,7 +38,8 @@ def free_port() -> int:
 def outputs(count: int, rng: random.Random) -> list[str]:
     """About 2 KB each; one in five carries a verbatim standard-library fragment."""
     modules = sorted(STDLIB.glob("*.py"))
-    words = "the of a garden lantern river seven quietly orchard ledger harbour".split()
+    words = ["the", "of", "a", "garden", "lantern", "river", "seven", "quietly"]
+    words += ["orchard", "ledger", "harbour"]
     out = []
     for i in range(count):
         prose = " ".join(rng.choice(words) for _ in range(320))[:2048]

@@ -159,3 +159,32 @@ def test_real_server_answers_and_times_out_slow_clients(server: str) -> None:
             reply += data.decode()
         assert " 408 " in reply.splitlines()[0] and time.monotonic() - started < 8
         assert json.loads(reply.split("\r\n\r\n", 1)[1])["error"]
+
+
+def test_bounded_load_with_four_clients_has_no_errors(server: str) -> None:
+    """4 concurrent clients on loopback, 15 requests each, bounded by a timeout."""
+    import threading
+
+    headers = {"Authorization": "Bearer tok"}
+    bodies = [PROTECTED_PROSE, UNRELATED["python"], disguise("c"), "short text " * 150]
+    failures: list[str] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=server, timeout=30, headers=headers) as http:
+            for i in range(15):
+                try:
+                    r = http.post("/v1/check", json={"text": bodies[(n + i) % len(bodies)]})
+                    with lock:
+                        statuses.append(r.status_code)
+                except httpx.HTTPError as exc:
+                    with lock:
+                        failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures and statuses == [200] * 60

@@ -1,0 +1,271 @@
+"""Hostile input and faults: fuzzed inputs, pathological code, killed indexing, broken indexes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import PROTECTED_PROSE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from samples import PROTECTED, UNRELATED
+
+from ipguard import Guard, Policy
+from ipguard.cli import cli
+from ipguard.errors import LimitExceededError
+from ipguard.normalize import normalize
+from ipguard.normalize.languages import language_names
+
+#: Normalization measured at most ~9 s per MB on the worst of these inputs;
+#: the bound leaves room for a slow CI machine.
+SECONDS_PER_MB = 30.0
+
+PATHOLOGICAL = {
+    "nested-parentheses": "x = " + "(" * 10_000 + "1" + ")" * 10_000,
+    "nested-braces": "int f() " + "{" * 10_000 + "}" * 10_000,
+    "one-megabyte-line": "a = 1; " * (1024 * 1024 // 7),
+    "distinct-identifiers": "\n".join(f"v{i} = w{i} + {i}" for i in range(100_000)),
+    "nul-bytes": "def f(x):\x00\n    return x\x00\x00" * 1000,
+    "mixed-line-endings": "def f(x):\r\n    y = x\r    return y\n" * 5000,
+    "unclosed-string": '"' + "a" * 300_000,
+    "fence-storm": "```python\n" * 5000,
+    "surrogates-and-controls": "def f():\n    return '\ud800\udfff\x1b[31m\u202e'\n" * 2000,
+}
+
+
+def _assert_spans_inside(text: str, kind: str | None, language: str | None) -> None:
+    doc = normalize(text, kind=kind, language=language)  # type: ignore[arg-type]
+    for stream in (doc.code, doc.text):
+        assert len(stream.spans) == len(stream.tokens)
+        if len(stream.spans):
+            assert stream.spans[:, 0].min() >= 0 and stream.spans[:, 1].max() <= len(text)
+            assert (stream.spans[:, 0] < stream.spans[:, 1]).all()
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+@pytest.mark.parametrize("language", ["python", "javascript", "c", "rust", None])
+def test_pathological_code_is_bounded_in_time_and_offsets(name: str, language: str | None) -> None:
+    text = PATHOLOGICAL[name]
+    started = time.perf_counter()
+    _assert_spans_inside(text, "code" if language else None, language)
+    elapsed = time.perf_counter() - started
+    megabytes = max(len(text.encode("utf-8", "surrogatepass")) / 1e6, 0.05)
+    assert elapsed <= SECONDS_PER_MB * megabytes, f"{elapsed:.1f}s for {megabytes:.2f} MB"
+
+
+@given(st.binary(max_size=2000), st.sampled_from([*language_names(), None, "cobol"]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_bytes_through_every_normalizer(data: bytes, language: str | None) -> None:
+    text = data.decode("utf-8", errors="replace")
+    _assert_spans_inside(text, "code" if language else None, language)
+
+
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=1500),
+    st.sampled_from(["code", "text", "markdown"]),
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_unicode_through_every_kind(text: str, kind: str) -> None:
+    _assert_spans_inside(text, kind, None)
+
+
+@given(st.binary(max_size=3000))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_cli_input_path_never_crashes(built_index: Path, data: bytes) -> None:
+    result = CliRunner().invoke(
+        cli, ["check", "--index", str(built_index), "--format", "json", "-"], input=data
+    )
+    assert result.exit_code in (0, 1, 2), result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert "binary input" in result.output
+    else:
+        assert json.loads(result.stdout)["results"][0]["action"] in ("allow", "flag", "block")
+
+
+def test_atheris_fuzzes_the_normalizers(tmp_path: Path) -> None:
+    pytest.importorskip("atheris")
+    harness = Path(__file__).with_name("fuzz_normalize.py")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(harness),
+            "-runs=4000",
+            "-max_len=4096",
+            f"-artifact_prefix={tmp_path}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Done 4000 runs" in result.stderr
+
+
+def test_limits_are_reported_never_an_allow(built_index: Path, tmp_path: Path) -> None:
+    with Guard.open(str(built_index), policy=Policy(max_check_seconds=1e-9)) as guard:
+        with pytest.raises(LimitExceededError, match="max_check_seconds") as exc:
+            guard.check(PROTECTED_PROSE)
+        assert exc.value.limit == "max_check_seconds"
+    small = Policy(max_input_bytes=10)
+    with Guard.open(str(built_index), policy=small) as guard, pytest.raises(LimitExceededError):
+        guard.filter(PROTECTED_PROSE)
+    (tmp_path / "big.py").write_text(PROTECTED["python"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "index",
+            "--index",
+            str(tmp_path / "t.db"),
+            "--max-tokens",
+            "20",
+            str(tmp_path / "big.py"),
+        ],
+    )
+    assert result.exit_code == 0
+    assert (
+        "big.py:" in result.output
+        and "exceed the limit of 20 per document (max_tokens)" in result.output
+    )
+    (tmp_path / ".ipguard.toml").write_text("max_input_bytes = 5\n")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        refused = CliRunner().invoke(
+            cli, ["check", "--index", str(built_index), "-"], input="hello world"
+        )
+    finally:
+        os.chdir(cwd)
+    assert refused.exit_code == 2 and "limit" in refused.output
+
+
+def _write_corpus(root: Path, files: int) -> None:
+    rng = random.Random(11)
+    root.mkdir()
+    bodies = [*PROTECTED.values(), *UNRELATED.values(), PROTECTED_PROSE]
+    for i in range(files):
+        parts = [rng.choice(bodies).replace("merge", f"merge{i}_{j}") for j in range(12)]
+        suffix = rng.choice([".py", ".js", ".txt", ".go"])
+        (root / f"f{i:03d}{suffix}").write_text(f"// file {i}\n" + "\n\n".join(parts))
+
+
+def _dump(path: Path) -> dict[str, object]:
+    """The index's logical content, with document ids replaced by sources."""
+    db = sqlite3.connect(path)
+    sources = dict(db.execute("SELECT id, source FROM documents"))
+    docs = sorted(db.execute("SELECT source, content_hash, windows, kind, language FROM documents"))
+    channels = sorted(
+        (sources[d], c, bytes(i), bytes(lines))
+        for d, c, i, lines in db.execute("SELECT * FROM channels")
+    )
+    bands = sorted(
+        (key, sources[win >> 24], win & ((1 << 24) - 1))
+        for key, win in db.execute("SELECT key, win FROM bands")
+    )
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    db.close()
+    return {"docs": docs, "channels": channels, "bands": bands, "meta": meta}
+
+
+def test_killed_indexing_leaves_whole_documents_and_resumes_exactly(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 160)
+    killed = tmp_path / "killed.ipguard.db"
+    reference = tmp_path / "reference.ipguard.db"
+    Guard.open(str(killed), create=True).close()  # one manifest (and token key) for both
+    shutil.copy(killed, reference)
+    command = [sys.executable, "-m", "ipguard", "index", "--index"]
+    started = time.perf_counter()
+    subprocess.run([*command, str(reference), str(corpus)], check=True, capture_output=True)
+    full_run = time.perf_counter() - started
+    rng = random.Random(3)
+    counts = []
+    for _ in range(20):
+        proc = subprocess.Popen(
+            [*command, str(killed), str(corpus)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.05, max(0.3, full_run * 0.6)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        verify = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ipguard",
+                "stats",
+                "--verify",
+                "--format",
+                "json",
+                "--index",
+                str(killed),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        report = json.loads(verify.stdout)
+        assert report["verify"]["ok"], report["verify"]["problems"]
+        counts.append(report["documents"])
+    assert counts == sorted(counts)  # committed documents are never lost
+    subprocess.run([*command, str(killed), str(corpus)], check=True, capture_output=True)
+    assert _dump(killed) == _dump(reference)
+
+
+def test_broken_indexes_exit_2_with_one_line_and_verify_explains(
+    built_index: Path, tmp_path: Path
+) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ipguard", *args], capture_output=True, text=True, timeout=60
+        )
+
+    data = built_index.read_bytes()
+    truncated = tmp_path / "truncated.db"
+    truncated.write_bytes(data[: len(data) // 2])
+    foreign = tmp_path / "foreign.db"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    other = tmp_path / "other.db"
+    shutil.copy(built_index, other)
+    db = sqlite3.connect(other)
+    record = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    record["normalizer_version"] = 999
+    db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(record),))
+    db.commit()
+    db.close()
+    for path in (truncated, foreign, other):
+        for args in (
+            ("check", "--index", str(path), str(built_index)),
+            ("stats", "--verify", "--index", str(path)),
+        ):
+            result = run(*args)
+            assert result.returncode == 2, (path, args, result.stdout, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("ipguard: error:"), result.stderr
+    # Damage that SQLite still opens: a band row of a document that does not exist.
+    damaged = tmp_path / "damaged.db"
+    shutil.copy(built_index, damaged)
+    db = sqlite3.connect(damaged)
+    db.execute("INSERT INTO bands (key, win) VALUES (1, ?)", (999 << 24,))
+    db.execute("DELETE FROM channels WHERE doc_id = (SELECT MIN(doc_id) FROM channels)")
+    db.commit()
+    db.close()
+    result = run("stats", "--verify", "--index", str(damaged))
+    assert result.returncode == 2
+    assert "band rows of a missing document 999" in result.stdout
+    assert "has windows but no tokens" in result.stdout
