@@ -12,6 +12,10 @@ from samples import EXTENSIONS, PROTECTED  # noqa: E402
 
 from ipguard import Guard  # noqa: E402
 
+#: Files in the session corpus: one protected function per language (tsx shares
+#: TypeScript's) and one paragraph.
+CORPUS_FILES = len([lang for lang in PROTECTED if lang != "tsx"]) + 1
+
 PROTECTED_PROSE = """The cartographers of the inland sea agreed on one rule before any other:
 a coastline is drawn from the water, never from the shore, because the shore lies
 about its own shape. Every survey boat carried two lead lines and a copper

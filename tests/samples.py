@@ -205,6 +205,125 @@ pub fn merge_intervals(spans: &[Span], tolerance: i64) -> (Vec<Span>, i64) {
 }
 PROTECTED["tsx"] = PROTECTED["typescript"]
 
+PROTECTED["csharp"] = """
+class Intervals
+{
+    public static List<int[]> MergeIntervals(List<int[]> spans, int tolerance)
+    {
+        var ordered = spans.OrderBy(span => span[0]).ThenBy(span => span[1]).ToList();
+        var merged = new List<int[]>();
+        foreach (var span in ordered)
+        {
+            if (merged.Count > 0 && span[0] <= merged[merged.Count - 1][1] + tolerance)
+            {
+                var last = merged[merged.Count - 1];
+                last[1] = Math.Max(last[1], span[1]);
+            }
+            else
+            {
+                merged.Add(new[] { span[0], span[1] });
+            }
+        }
+        long total = 0;
+        foreach (var item in merged)
+        {
+            total += item[1] - item[0];
+        }
+        if (tolerance > 0 && total > 0)
+        {
+            Console.Error.WriteLine($"merged with tolerance {tolerance}");
+        }
+        return merged;
+    }
+}
+"""
+PROTECTED["ruby"] = """
+def merge_intervals(spans, tolerance = 0)
+  ordered = spans.sort_by { |pair| [pair[0], pair[1]] }
+  merged = []
+  ordered.each do |start, finish|
+    if !merged.empty? && start <= merged.last[1] + tolerance
+      previous = merged.pop
+      merged.push([previous[0], [previous[1], finish].max])
+    else
+      merged.push([start, finish])
+    end
+  end
+  total = 0
+  merged.each { |lo, hi| total += hi - lo }
+  report = { count: merged.length, covered: total }
+  report[:slack] = tolerance if tolerance > 0
+  [merged, report]
+end
+"""
+PROTECTED["php"] = """<?php
+function merge_intervals(array $spans, int $tolerance = 0): array
+{
+    usort($spans, function ($a, $b) {
+        return $a[0] <=> $b[0] ?: $a[1] <=> $b[1];
+    });
+    $merged = [];
+    foreach ($spans as $span) {
+        $size = count($merged);
+        if ($size > 0 && $span[0] <= $merged[$size - 1][1] + $tolerance) {
+            $merged[$size - 1][1] = max($merged[$size - 1][1], $span[1]);
+        } else {
+            $merged[] = [$span[0], $span[1]];
+        }
+    }
+    $total = 0;
+    foreach ($merged as $item) {
+        $total += $item[1] - $item[0];
+    }
+    return ['merged' => $merged, 'covered' => $total, 'slack' => $tolerance];
+}
+"""
+PROTECTED["kotlin"] = """
+fun mergeIntervals(spans: List<IntArray>, tolerance: Int = 0): Pair<List<IntArray>, Long> {
+    val ordered = spans.sortedWith(compareBy({ it[0] }, { it[1] }))
+    val merged = mutableListOf<IntArray>()
+    for (span in ordered) {
+        if (merged.isNotEmpty() && span[0] <= merged.last()[1] + tolerance) {
+            val previous = merged.last()
+            previous[1] = maxOf(previous[1], span[1])
+        } else {
+            merged.add(intArrayOf(span[0], span[1]))
+        }
+    }
+    var total = 0L
+    for (item in merged) {
+        total += item[1] - item[0]
+    }
+    if (tolerance > 0) {
+        System.err.println("merged with tolerance $tolerance")
+    }
+    return Pair(merged, total)
+}
+"""
+PROTECTED["bash"] = """
+archive_logs() {
+    local source_dir="$1"
+    local target="$2"
+    count=0
+    for file in "$source_dir"/*.log; do
+        if [ -s "$file" ]; then
+            base=$(basename "$file" .log)
+            gzip -c "$file" > "$target/$base.gz"
+            count=$((count + 1))
+            rm -f "$file"
+        fi
+    done
+    total=$(du -sh "$target" | cut -f1)
+    echo "archived $count files, $total"
+    if [ "$count" -eq 0 ]; then
+        logger -t archive "nothing to archive in $source_dir"
+        return 1
+    fi
+    find "$target" -name '*.gz' -mtime +30 -delete
+    return 0
+}
+"""
+
 LOCALS: dict[str, tuple[str, ...]] = {
     "python": (
         "merge_intervals",
@@ -287,6 +406,57 @@ LOCALS: dict[str, tuple[str, ...]] = {
     ),
 }
 LOCALS["tsx"] = LOCALS["typescript"]
+
+LOCALS["csharp"] = (
+    "MergeIntervals",
+    "spans",
+    "tolerance",
+    "ordered",
+    "span",
+    "merged",
+    "last",
+    "total",
+    "item",
+)
+LOCALS["ruby"] = (
+    "merge_intervals",
+    "spans",
+    "tolerance",
+    "ordered",
+    "pair",
+    "merged",
+    "start",
+    "finish",
+    "previous",
+    "lo",
+    "hi",
+    "total",
+    "report",
+)
+LOCALS["php"] = (
+    "merge_intervals",
+    "spans",
+    "tolerance",
+    "a",
+    "b",
+    "merged",
+    "span",
+    "size",
+    "total",
+    "item",
+)
+LOCALS["kotlin"] = (
+    "mergeIntervals",
+    "spans",
+    "tolerance",
+    "ordered",
+    "merged",
+    "span",
+    "previous",
+    "total",
+    "item",
+)
+LOCALS["bash"] = ("archive_logs", "source_dir", "target", "count", "file", "base", "total")
 
 UNRELATED: dict[str, str] = {
     "python": """
@@ -394,7 +564,78 @@ impl Inventory {
 }
 UNRELATED["tsx"] = UNRELATED["typescript"]
 
+UNRELATED["csharp"] = """
+public sealed class Temperature
+{
+    private readonly double kelvin;
+    public Temperature(double kelvin) =>
+        this.kelvin = kelvin >= 0 ? kelvin : throw new ArgumentException("below zero");
+    public double Celsius => kelvin - 273.15;
+    public override string ToString() => string.Format("{0:F1} K", kelvin);
+}
+"""
+UNRELATED["ruby"] = """
+class Invoice
+  attr_reader :lines
+
+  def initialize(customer)
+    @customer = customer
+    @lines = []
+  end
+
+  def add(sku, quantity, price)
+    @lines << { sku: sku, quantity: quantity, price: price }
+    self
+  end
+
+  def total
+    @lines.sum { |line| line[:quantity] * line[:price] }.round(2)
+  end
+end
+"""
+UNRELATED["php"] = """<?php
+class RateLimiter
+{
+    private array $stamps = [];
+
+    public function __construct(private int $limit, private int $windowSeconds) {}
+
+    public function allow(int $now): bool
+    {
+        $this->stamps = array_filter($this->stamps, fn ($t) => $now - $t < $this->windowSeconds);
+        if (count($this->stamps) >= $this->limit) {
+            return false;
+        }
+        $this->stamps[] = $now;
+        return true;
+    }
+}
+"""
+UNRELATED["kotlin"] = """
+data class Celsius(val degrees: Double) {
+    fun toFahrenheit(): Double = degrees * 9.0 / 5.0 + 32.0
+    operator fun plus(other: Celsius) = Celsius(degrees + other.degrees)
+    override fun toString() = "%.1f C".format(degrees)
+}
+"""
+UNRELATED["bash"] = """
+#!/usr/bin/env bash
+set -euo pipefail
+usage() { echo "usage: $0 HOST PORT" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+if nc -z "$1" "$2"; then
+    echo "port $2 on $1 is open"
+else
+    echo "port $2 on $1 is closed"
+fi
+"""
+
 EXTENSIONS = {
+    "csharp": ".cs",
+    "ruby": ".rb",
+    "php": ".php",
+    "kotlin": ".kt",
+    "bash": ".sh",
     "python": ".py",
     "javascript": ".js",
     "typescript": ".ts",
@@ -407,13 +648,21 @@ EXTENSIONS = {
 }
 
 
-def rename(code: str, names: tuple[str, ...], prefix: str = "zz") -> str:
-    """Rename `names` consistently (whole words only)."""
-    mapping = {n: f"{prefix}{i}{n[::-1].capitalize()}" for i, n in enumerate(names)}
+def rename(
+    code: str, names: tuple[str, ...], prefix: str = "zz", new_names: list[str] | None = None
+) -> str:
+    """Rename `names` consistently (whole words only), to `new_names` if given."""
+    if new_names is not None:
+        mapping = dict(zip(names, new_names, strict=False))
+    else:
+        mapping = {n: f"{prefix}{i}{n[::-1].capitalize()}" for i, n in enumerate(names)}
     pattern = re.compile(
         r"\b(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b"
     )
     return pattern.sub(lambda m: mapping[m.group()], code)
+
+
+BRACE_ON_OWN_LINE = {"javascript", "typescript", "tsx", "java", "c", "cpp", "rust", "csharp", "php"}
 
 
 def reformat(code: str, language: str) -> str:
@@ -423,7 +672,7 @@ def reformat(code: str, language: str) -> str:
         stripped = line.lstrip(" \t")
         depth = (len(line) - len(stripped)) // (1 if line.startswith("\t") else 2)
         text = re.sub(r", *", ",  ", stripped) if language != "python" else stripped
-        if language not in ("python", "go") and text.endswith("{") and len(text) > 1:
+        if language in BRACE_ON_OWN_LINE and text.endswith("{") and len(text) > 1:
             out.append(" " * depth * 3 + text[:-1].rstrip())
             out.append(" " * depth * 3 + "{")
             continue

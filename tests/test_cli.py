@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import PROTECTED_PROSE
+from conftest import CORPUS_FILES, PROTECTED_PROSE
 from samples import UNRELATED, disguise
 
 from ipguard.cli import cli
@@ -77,7 +77,9 @@ def test_index_from_environment_variable(runner: CliRunner, built_index: Path) -
     )
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output)
-    assert stats["documents"] == 9 and stats["windows"] > 0 and stats["bytes_on_disk"] > 0
+    assert (
+        stats["documents"] == CORPUS_FILES and stats["windows"] > 0 and stats["bytes_on_disk"] > 0
+    )
     assert stats["config"]["bands"] * stats["config"]["rows"] <= stats["config"]["num_perm"]
 
 
@@ -142,7 +144,7 @@ def test_remove_by_source_and_name(runner: CliRunner, tmp_path: Path, corpus_dir
     )
     assert one.exit_code == 0 and "removed 1 document" in one.output
     rest = runner.invoke(cli, ["remove", "--index", index, "--source-name", "samples"])
-    assert rest.exit_code == 0 and "removed 8 documents" in rest.output
+    assert rest.exit_code == 0 and f"removed {CORPUS_FILES - 1} documents" in rest.output
     none = runner.invoke(cli, ["remove", "--index", index, "--source-name", "samples"])
     assert none.exit_code == 2
     usage = runner.invoke(cli, ["remove", "--index", index])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROTECTED_PROSE
+from conftest import CORPUS_FILES, PROTECTED_PROSE
 from fastapi.testclient import TestClient
 from samples import UNRELATED, disguise
 from stores_support import free_port
@@ -62,7 +62,7 @@ def test_filter_redacts_and_blocks(client: TestClient) -> None:
 def test_stats_health_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     stats = client.get("/v1/stats").json()
-    assert stats["documents"] == 9 and stats["config"]["num_perm"] == 64
+    assert stats["documents"] == CORPUS_FILES and stats["config"]["num_perm"] == 64
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.") and {"/v1/check", "/v1/filter", "/v1/stats"} <= set(
         spec["paths"]

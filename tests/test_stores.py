@@ -6,7 +6,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from conftest import PROTECTED_PROSE
+from conftest import CORPUS_FILES, PROTECTED_PROSE
 from samples import EXTENSIONS, PROTECTED, UNRELATED, disguise
 
 from ipguard import Guard, IndexConfig
@@ -16,7 +16,7 @@ from ipguard.errors import IndexConfigMismatchError, IndexNotFoundError
 def _index_samples(location: str, corpus_dir: Path) -> Guard:
     guard = Guard.open(location, create=True)
     report = guard.index_paths([str(corpus_dir)], license="LicenseRef-test", source_name="samples")
-    assert report.added == 9 and not report.skipped
+    assert report.added == CORPUS_FILES and not report.skipped
     return guard
 
 
@@ -28,7 +28,7 @@ def test_index_check_and_stats(store_location: str, corpus_dir: Path) -> None:
             assert verdict.matches[0].source.endswith(f"intervals_{language}{EXTENSIONS[language]}")
             assert guard.check(UNRELATED[language], language=language).action == "allow"
         stats = guard.stats()
-        assert stats.documents == 9 and stats.windows > 0 and stats.bytes_on_disk > 0
+        assert stats.documents == CORPUS_FILES and stats.windows > 0 and stats.bytes_on_disk > 0
 
 
 def test_missing_index_and_mismatched_configuration(store_location: str, corpus_dir: Path) -> None:
@@ -60,7 +60,7 @@ def test_remove_leaves_no_trace(store_location: str, corpus_dir: Path) -> None:
     with _index_samples(store_location, corpus_dir) as guard:
         assert guard.remove(source=str(corpus_dir / "chart.txt")) == 1
         assert guard.check(PROTECTED_PROSE).action == "allow"
-        assert guard.remove(source_name="samples") == 8
+        assert guard.remove(source_name="samples") == CORPUS_FILES - 1
         assert guard.stats().documents == 0 and guard.stats().windows == 0
         assert guard.check(f"```go\n{disguise('go')}\n```").action == "allow"
         if store_location.startswith("redis://"):

@@ -36,6 +36,14 @@ _STRING_UNITS = frozenset(
         "concatenated_string",
         "text_block",
         "system_lib_string",
+        "interpolated_string_expression",
+        "verbatim_string_literal",
+        "encapsed_string",
+        "heredoc",
+        "nowdoc",
+        "heredoc_body",
+        "raw_string",
+        "ansi_c_string",
     }
 )
 _NUMBER_UNITS = frozenset(
@@ -54,6 +62,7 @@ _NUMBER_UNITS = frozenset(
         "binary_integer_literal",
         "decimal_floating_point_literal",
         "hex_floating_point_literal",
+        "real_literal",
     }
 )
 # Fields and node types inside a binding pattern that hold no bound name:
@@ -77,8 +86,14 @@ _PATTERN_SKIP_TYPES = frozenset(
         "field_access",
         "method_invocation",
         "type_annotation",
+        "user_type",
+        "nullable_type",
+        "function_type",
+        "type_arguments",
+        "navigation_expression",
     }
 )
+_MEMBER_ACCESS = frozenset({".", "?.", "::", "!!."})
 #: Parse results with more than this share of bytes inside ERROR nodes are
 #: not trusted and the lexical fallback is used instead.
 MAX_ERROR_SHARE = 0.5
@@ -139,11 +154,20 @@ def code_tokens(
         return f"{spec.name} parse mostly failed; lexical fallback used"
     keep = spec.keep_positions
     local = spec.local_identifiers
+    member = _MEMBER_ACCESS if spec.keep_after_dot else frozenset()
+    previous = ""
     for kind, node_type, tok, s, e, parent, field in leaves:
         cs, ce = to_char(s), to_char.end(e)
         if kind == 0:  # plain leaf
-            if node_type in local and tok in bound and (parent, field) not in keep:
+            raw = tok
+            if (
+                node_type in local
+                and tok in bound
+                and (parent, field) not in keep
+                and previous not in member
+            ):
                 tok = PLACEHOLDER
+            previous = raw
             code.append((tok, cs, ce))
         elif kind == 1:  # comment
             _prose(text, cs, ce, prose)
@@ -228,7 +252,14 @@ def _collect_bound(
     node: Any, fields: tuple[str, ...], spec: LanguageSpec, data: bytes, bound: set[str]
 ) -> None:
     """Add the names that `node` binds through `fields` to `bound`."""
-    stack = [node] if "*" in fields else [c for f in fields for c in node.children_by_field_name(f)]
+    stack = []
+    for f in fields:
+        if f == "*":
+            stack.append(node)
+        elif f.startswith("#"):
+            stack.extend(c for c in node.children if c.type == f[1:])
+        else:
+            stack.extend(node.children_by_field_name(f))
     local = spec.local_identifiers
     while stack:
         current = stack.pop()

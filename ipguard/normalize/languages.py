@@ -26,7 +26,8 @@ class LanguageSpec:
     function: str
     extensions: tuple[str, ...]
     aliases: tuple[str, ...] = ()
-    #: node type -> fields whose subtrees are binding patterns ("*" = whole node).
+    #: node type -> fields whose subtrees are binding patterns ("*" = the whole
+    #: node, "#TYPE" = its direct children of that node type).
     binders: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: identifier node types that a binding may rename.
     local_identifiers: tuple[str, ...] = ("identifier",)
@@ -34,6 +35,9 @@ class LanguageSpec:
     keep_positions: frozenset[tuple[str, str]] = frozenset()
     #: node types whose docstring-like bare strings go to the prose channel.
     docstring_parents: tuple[str, ...] = ()
+    #: An identifier right after `.`, `?.` or `::` names a member and keeps its
+    #: name (for grammars whose member accesses carry no field names).
+    keep_after_dot: bool = False
 
 
 _JS_BINDERS: dict[str, tuple[str, ...]] = {
@@ -170,6 +174,98 @@ SPECS: tuple[LanguageSpec, ...] = (
             "match_arm": ("pattern",),
             "let_condition": ("pattern",),
         },
+    ),
+    LanguageSpec(
+        "csharp",
+        "tree_sitter_c_sharp",
+        "language",
+        (".cs", ".csx"),
+        ("cs", "c#", "csharp"),
+        binders={
+            "method_declaration": ("name", "parameters"),
+            "local_function_statement": ("name", "parameters"),
+            "parameter": ("name",),
+            "variable_declarator": ("name",),
+            "foreach_statement": ("left",),
+            "catch_declaration": ("name",),
+            "lambda_expression": ("parameters",),
+            "implicit_parameter": ("*",),
+        },
+        local_identifiers=("identifier", "implicit_parameter"),
+        keep_positions=frozenset({("member_access_expression", "name"), ("argument", "name")}),
+    ),
+    LanguageSpec(
+        "ruby",
+        "tree_sitter_ruby",
+        "language",
+        (".rb", ".rake", ".gemspec"),
+        ("rb",),
+        binders={
+            "method": ("name", "parameters"),
+            "singleton_method": ("name", "parameters"),
+            "optional_parameter": ("name",),
+            "splat_parameter": ("name",),
+            "hash_splat_parameter": ("name",),
+            "keyword_parameter": ("name",),
+            "block_parameter": ("name",),
+            "block_parameters": ("*",),
+            "lambda_parameters": ("*",),
+            "assignment": ("left",),
+            "operator_assignment": ("left",),
+            "for": ("pattern",),
+            "exception_variable": ("*",),
+        },
+        keep_positions=frozenset({("call", "method")}),
+    ),
+    LanguageSpec(
+        "php",
+        "tree_sitter_php",
+        "language_php",
+        (".php", ".phtml"),
+        (),
+        binders={"function_definition": ("name",), "variable_name": ("*",)},
+        local_identifiers=("name",),
+        keep_positions=frozenset(
+            {
+                ("member_access_expression", "name"),
+                ("member_call_expression", "name"),
+                ("scoped_call_expression", "name"),
+                ("class_constant_access_expression", "name"),
+                ("function_call_expression", "function"),
+                ("named_type", ""),
+                ("qualified_name", ""),
+            }
+        ),
+    ),
+    LanguageSpec(
+        "kotlin",
+        "tree_sitter_kotlin",
+        "language",
+        (".kt", ".kts"),
+        ("kt",),
+        binders={
+            "function_declaration": ("name",),
+            "parameter": ("#identifier",),
+            "class_parameter": ("#identifier",),
+            "variable_declaration": ("#identifier",),
+            "lambda_parameters": ("*",),
+            "catch_block": ("#identifier",),
+        },
+        keep_after_dot=True,
+    ),
+    LanguageSpec(
+        "bash",
+        "tree_sitter_bash",
+        "language",
+        (".sh", ".bash", ".zsh"),
+        ("sh", "shell", "zsh", "console", "shellscript"),
+        binders={
+            "variable_assignment": ("name",),
+            "for_statement": ("variable",),
+            "function_definition": ("name",),
+        },
+        local_identifiers=("variable_name", "word"),
+        keep_positions=frozenset({("command_name", ""), ("command", "argument")}),
     ),
 )
 
