@@ -14,6 +14,8 @@ import sysconfig
 from pathlib import Path
 
 from .cli import main as cli_main
+from .errors import IndexConfigMismatchError, IndexCorruptError
+from .guard import Guard
 
 #: Standard-library functions to disguise, tried in order (the first that exists is used).
 DEMO_FUNCTIONS = (("fnmatch.py", "translate"), ("shlex.py", "split"), ("textwrap.py", "dedent"))
@@ -113,11 +115,24 @@ def build_outputs(stdlib: Path, corpora: Path, outdir: Path) -> list[Path]:
     return written
 
 
+def _discard_stale(index: Path) -> None:
+    """The demo owns its index: one built by another ipguard version is rebuilt."""
+    if not index.exists():
+        return
+    try:
+        Guard.open(str(index)).close()
+    except (IndexConfigMismatchError, IndexCorruptError) as exc:
+        print(f"(rebuilding the demo index: {exc})")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{index}{suffix}").unlink(missing_ok=True)
+
+
 def run(workdir: Path, corpora: Path) -> int:
     """Index, then check every demo output; returns the check's exit code."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     index = str(workdir / "demo.ipguard.db")
     workdir.mkdir(parents=True, exist_ok=True)
+    _discard_stale(Path(index))
     print(f"== 1. index the standard library at {stdlib} (top-level modules) ==")
     modules = sorted(str(p) for p in stdlib.glob("*.py"))
     code = cli_main(
