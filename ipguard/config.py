@@ -195,6 +195,14 @@ class Policy:
     #: A check that takes longer is abandoned with an error, never an allow.
     #: Normalization costs at most ~9 s per MB on pathological input (tests/test_faults.py).
     max_check_seconds: float = 60.0
+    #: Background corpus file (`ipguard background`): matched structure common
+    #: in public code weighs less. None: every matched shingle weighs 1.
+    background: str | None = None
+    #: A shingle found in `df` background documents weighs min(1, rarity_scale / df).
+    rarity_scale: float = 2.0
+    #: Output structure matching this many protected documents is common
+    #: structure, not a copy of any one of them: it stops counting.
+    common_across_documents: int = 8
     #: (licence glob, action) pairs: what a match against material under that
     #: licence does, e.g. block copyleft and flag permissive sources.
     license_actions: tuple[tuple[str, str], ...] = ()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from .background import Background
+from .background import hasher as background_hasher
 from .config import Action, IndexConfig, Policy
 from .errors import InputError, LimitExceededError
 from .index import Index, content_hash
@@ -15,8 +20,10 @@ from .ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, walk
 from .model import Document, IndexReport, IndexStats, Kind, Skipped, Verdict
 from .normalize import normalize
 from .policy import apply, decide
+from .pragma import exempt_spans
+from .sketch import shingle_hashes
 from .stores import DocumentInfo, DocumentRecord
-from .verify import Region, verify
+from .verify import Region, shingle_positions, verify, weighted_evidence
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,9 @@ class Guard:
     def __init__(self, index: Index, policy: Policy | None = None) -> None:
         self.index = index
         self.policy = policy or Policy()
+        self.background: Background | None = (
+            Background.load(self.policy.background) if self.policy.background else None
+        )
 
     @classmethod
     def open(
@@ -228,6 +238,9 @@ class Guard:
         """Every verified region of an output before the policy is applied.
 
         `check` is this plus `decide`; benchmarks use it to sweep policies.
+        Evidence is already weighted: by rarity in the background corpus, and
+        to zero for structure shared by many protected documents or exempted
+        by an `ipguard: allow` pragma.
         """
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.policy.max_input_bytes:
@@ -237,17 +250,19 @@ class Guard:
                 limit="max_input_bytes",
             )
         deadline = time.monotonic() + self.policy.max_check_seconds
+        timeout = LimitExceededError(
+            f"check of a {size}-byte output exceeded the {self.policy.max_check_seconds} s "
+            "time limit (max_check_seconds)",
+            limit="max_check_seconds",
+        )
         normalized = normalize(text, kind=kind, language=language)
         channels = self.index.query_channels(normalized)
+        exempt = exempt_spans(text)
         regions: list[Region] = []
         store = self.index.store
         for cands in self.index.candidates(channels):
             if time.monotonic() > deadline:
-                raise LimitExceededError(
-                    f"check of a {size}-byte output exceeded the {self.policy.max_check_seconds} s "
-                    "time limit (max_check_seconds)",
-                    limit="max_check_seconds",
-                )
+                raise timeout
             query = next(c for c in channels if c.channel == cands.channel)
             cfg = self.index.config.channel(cands.channel)
 
@@ -255,16 +270,53 @@ class Guard:
                 return store.load_channel(doc_id, _channel)
 
             try:
-                regions.extend(verify(query, cands, load, cfg, deadline=deadline))
+                found = verify(query, cands, load, cfg, deadline=deadline)
             except TimeoutError:
-                raise LimitExceededError(
-                    f"check of a {size}-byte output exceeded the {self.policy.max_check_seconds} s "
-                    "time limit (max_check_seconds)",
-                    limit="max_check_seconds",
-                ) from None
+                raise timeout from None
+            tokens = normalized.channel(cands.channel).tokens
+            regions.extend(self._weigh(query, tokens, found, exempt))
         sizes = {c.channel: len(c.ids) for c in channels}
         spans = {c.channel: c.spans for c in channels}
         return Analysis(tuple(regions), sizes, normalized.notes, spans)
+
+    def _weigh(
+        self,
+        query: Any,
+        tokens: Sequence[str],
+        regions: list[Region],
+        exempt: list[tuple[int, int]],
+    ) -> list[Region]:
+        """Regions with evidence weighted by rarity, shared structure and pragmas."""
+        if not regions:
+            return regions
+        shingle = self.index.config.channel(query.channel).shingle
+        q_hashes = shingle_hashes(query.ids, shingle)
+        weights = np.ones(len(q_hashes))
+        if self.background is not None:
+            public = shingle_hashes(background_hasher().ids(query.channel, tokens), shingle)
+            weights *= self.background.weights(public, self.policy.rarity_scale)
+        if exempt:
+            token_exempt = np.zeros(len(query.ids) + 1, dtype=np.int64)
+            for start, end in exempt:
+                inside = (query.spans[:, 0] >= start) & (query.spans[:, 1] <= end)
+                token_exempt[:-1] |= inside
+            # a shingle touching an exempt token is exempt
+            window = np.convolve(token_exempt[:-1], np.ones(shingle, dtype=np.int64), "valid")
+            weights[window[: len(weights)] > 0] = 0.0
+        cover = np.zeros(len(q_hashes), dtype=np.int64)
+        for doc_id in {r.doc_id for r in regions}:
+            mask = np.zeros(len(q_hashes), dtype=bool)
+            for region in regions:
+                if region.doc_id == doc_id:
+                    mask[shingle_positions(region, shingle)] = True
+            cover += mask
+        weights[cover >= self.policy.common_across_documents] = 0.0
+        return [
+            dataclasses.replace(
+                r, evidence=int(round(weighted_evidence(r, q_hashes, weights, shingle)))
+            )
+            for r in regions
+        ]
 
     def filter(
         self,

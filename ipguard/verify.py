@@ -40,6 +40,8 @@ class Region:
     similarity: float  # matched / aligned length
     output_span: tuple[int, int]  # characters in the output
     source_lines: tuple[int, int]  # lines in the protected source
+    #: (first query token, length) of each matching block, for re-weighting evidence.
+    blocks: tuple[tuple[int, int], ...] = ()
 
 
 Loader = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]
@@ -210,7 +212,28 @@ def _region(
         similarity=matched / aligned,
         output_span=(int(query.spans[q_first, 0]), int(query.spans[q_last, 1])),
         source_lines=(int(p_lines[p_first]), int(p_lines[p_last])),
+        blocks=tuple((a, size) for a, _, size in group),
     )
+
+
+def shingle_positions(region: Region, shingle: int) -> np.ndarray:
+    """Query shingle positions lying wholly inside the region's matching blocks."""
+    parts = [np.arange(a, a + size - shingle + 1) for a, size in region.blocks if size >= shingle]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def weighted_evidence(
+    region: Region, q_hashes: np.ndarray, weights: np.ndarray, shingle: int
+) -> float:
+    """Distinct matched shingles, each counted with its weight (rarity, exemptions).
+
+    A shingle repeated in the output counts once, at its first position.
+    """
+    positions = shingle_positions(region, shingle)
+    if len(positions) == 0:
+        return 0.0
+    _, first = np.unique(q_hashes[positions], return_index=True)
+    return float(weights[positions[first]].sum())
 
 
 def _distinct(regions: list[Region]) -> list[Region]:
