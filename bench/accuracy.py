@@ -35,7 +35,12 @@ import sysconfig  # noqa: E402
 
 from ipguard import Guard, Policy  # noqa: E402
 from ipguard.demo import disguise_python_function  # noqa: E402
-from ipguard.guard import Analysis  # noqa: E402
+from ipguard.errors import (  # noqa: E402
+    IndexConfigMismatchError,
+    IndexCorruptError,
+    IndexNotFoundError,
+)
+from ipguard.guard import Analysis, build_background  # noqa: E402
 from ipguard.policy import SEVERITY, region_action  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -269,7 +274,20 @@ def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
     return cases
 
 
+def build_bench_background(path: Path) -> None:
+    """Background from the installed third-party packages: never from the stdlib,
+    whose unindexed packages are this benchmark's negatives."""
+    purelib = sysconfig.get_paths()["purelib"]
+    background = build_background([purelib], exclude=("ipguard", "test", "tests", "*_test.py"))
+    background.save(path)
+
+
 def build_index(path: Path) -> None:
+    try:
+        Guard.open(str(path)).close()
+    except (IndexConfigMismatchError, IndexCorruptError, IndexNotFoundError):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     with Guard.open(str(path), create=True) as guard:
         guard.index_paths([str(p) for p in sorted(STDLIB.glob("*.py"))], license="PSF-2.0")
         guard.index_paths([str(LICENCES), str(ROOT / "corpora" / "protected")], license="various")
@@ -297,6 +315,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer cases")
     parser.add_argument("--sweep", action="store_true", help="also sweep the evidence thresholds")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--background",
+        default="auto",
+        help="background corpus file, 'auto' (built from installed packages, cached) or 'none'",
+    )
+    parser.add_argument("--rarity-scale", type=float, default=Policy().rarity_scale)
+    parser.add_argument("--common", type=int, default=Policy().common_across_documents)
+    parser.add_argument("--tag", default="", help="suffix of the report files")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -305,12 +331,22 @@ def main() -> int:
     build_index(index)
     n_pos, n_neg = (40, 200) if args.quick else (150, 1000)
     cases = code_cases(rng, n_pos, n_neg) + text_cases(rng, n_pos, n_neg // 2)
+    background = None
+    if args.background == "auto":
+        background = str(CACHE / "background.npz")
+        if not Path(background).exists():
+            build_bench_background(Path(background))
+    elif args.background != "none":
+        background = args.background
+    policy = Policy(
+        background=background, rarity_scale=args.rarity_scale, common_across_documents=args.common
+    )
     results: list[tuple[Case, Analysis]] = []
-    with Guard.open(str(index)) as guard:
+    with Guard.open(str(index), policy=policy) as guard:
         for case in cases:
             results.append((case, guard.analyse(case.text, kind=case.kind, language=case.language)))  # type: ignore[arg-type]
     elapsed = time.perf_counter() - t0
-    default = Policy()
+    default = policy
     table = evaluate(results, default)
     report = {
         "policy": {
@@ -322,40 +358,47 @@ def main() -> int:
                 "short_coverage",
                 "short_similarity",
                 "min_similarity",
+                "rarity_scale",
+                "common_across_documents",
             )
         },
+        "background": "installed packages (bench/.cache/background.npz)" if background else None,
         "cases": len(cases),
         "seconds": round(elapsed, 1),
         "groups": table,
     }
     if args.sweep:
+        # Channels are swept apart: code thresholds on code cases, prose on prose.
         sweep = []
-        for code_min in (20, 24, 28, 32):
-            for short in (12, 16, 20):
-                for short_sim in (0.6, 0.8, 0.9):
-                    policy = replace(
-                        default,
-                        min_code_evidence=code_min,
-                        min_short_evidence=short,
-                        short_similarity=short_sim,
-                    )
-                    t = evaluate(results, policy)
-                    sweep.append(
-                        {
-                            "min_code_evidence": code_min,
-                            "min_short_evidence": short,
-                            "short_similarity": short_sim,
-                            **{g: round(v["rate"], 4) for g, v in t.items()},
-                        }
-                    )
+        for code_min in (6, 8, 10, 12, 14, 16, 20, 24):
+            for short in (4, 6, 8, 10, 12, 16):
+                if short > code_min:
+                    continue
+                text_min = code_min * 3 // 4
+                policy = replace(
+                    default,
+                    min_code_evidence=code_min,
+                    min_text_evidence=text_min,
+                    min_short_evidence=short,
+                )
+                t = evaluate(results, policy)
+                sweep.append(
+                    {
+                        "min_code_evidence": code_min,
+                        "min_text_evidence": text_min,
+                        "min_short_evidence": short,
+                        **{g: round(v["rate"], 4) for g, v in t.items()},
+                    }
+                )
         report["sweep"] = sweep
     REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
+    (REPORTS / f"accuracy{args.tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# Accuracy benchmark",
         "",
-        f"`python bench/accuracy.py{' --quick' if args.quick else ''}`"
-        f" — {len(cases)} cases, seed {args.seed}.",
+        f"`python bench/accuracy.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
+        + f" — {len(cases)} cases, seed {args.seed}; background: {report['background']}; "
+        f"rarity_scale {args.rarity_scale}, common_across_documents {args.common}.",
         "",
         "| group | positive | acted on | cases | rate |",
         "|---|---|---|---|---|",
@@ -363,7 +406,7 @@ def main() -> int:
     for g, v in table.items():
         pos = "yes" if not g.endswith("novel") else "no"
         lines.append(f"| {g} | {pos} | {v['hits']} | {v['cases']} | {v['rate']:.3f} |")
-    (REPORTS / "accuracy.md").write_text("\n".join(lines) + "\n")
+    (REPORTS / f"accuracy{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.sweep:
         for row in report["sweep"]:

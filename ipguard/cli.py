@@ -121,6 +121,12 @@ def cli() -> None:
     "--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable)."
 )
 @click.option(
+    "--allow",
+    "allow_corpus",
+    is_flag=True,
+    help="Index PATHS as the allow corpus: templates and boilerplate that must never block.",
+)
+@click.option(
     "--jsonl-field",
     default="text",
     show_default=True,
@@ -153,6 +159,7 @@ def index_cmd(
     license_: str | None,
     source_name: str | None,
     exclude: tuple[str, ...],
+    allow_corpus: bool,
     jsonl_field: str,
     max_file_size: int,
     max_tokens: int,
@@ -183,6 +190,7 @@ def index_cmd(
                 jsonl_field=jsonl_field,
                 max_file_bytes=max_file_size,
                 max_tokens=max_tokens,
+                allow=allow_corpus,
                 progress=progress.update if progress is not None else None,
             )
     except IpguardError as exc:
@@ -251,6 +259,9 @@ def _total_bytes(paths: Sequence[str]) -> int:
     help="What a match does (overrides the configuration).",
 )
 @click.option(
+    "--background", metavar="FILE", help="Background corpus (`ipguard background`) for rarity."
+)
+@click.option(
     "--min-code-evidence", type=click.IntRange(min=1), help="Override the policy's value."
 )
 @click.option(
@@ -267,6 +278,7 @@ def check_cmd(
     baseline: str | None,
     exclude: tuple[str, ...],
     action: str | None,
+    background: str | None,
     min_code_evidence: int | None,
     min_text_evidence: int | None,
     files: tuple[str, ...],
@@ -282,6 +294,7 @@ def check_cmd(
         baseline=baseline,
         exclude=exclude or None,
         action=action,
+        background=background,
         min_code_evidence=min_code_evidence,
         min_text_evidence=min_text_evidence,
     )
@@ -371,6 +384,47 @@ def baseline_cmd(
     count = sum(len(v) for v in accepted.entries.values())
     click.echo(f"{'wrote' if changed else 'unchanged'} {target}: {count} accepted match(es)")
     sys.exit(EXIT_BASELINE_REWRITTEN if changed else EXIT_CLEAN)
+
+
+@cli.command("background")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    metavar="FILE",
+    help="Where to write the background corpus (.npz); point `background` at it.",
+)
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def background_cmd(output: str, exclude: tuple[str, ...], paths: tuple[str, ...]) -> None:
+    """Build a background corpus of public code from PATHS.
+
+    Defaults to this interpreter's standard library and installed packages.
+    Matched structure that is common there weighs less as evidence, so idioms
+    and textbook skeletons do not block on their own. Only shingle hashes and
+    counts are stored.
+    """
+    from .guard import build_background, default_background_paths
+
+    roots = list(paths) or default_background_paths()
+    show_bar = sys.stderr.isatty()
+    bar = (
+        click.progressbar(length=_total_bytes(roots), label="counting", file=sys.stderr)
+        if show_bar
+        else contextlib.nullcontext()
+    )
+    try:
+        with bar as progress:
+            background = build_background(
+                roots, exclude=exclude, progress=progress.update if progress is not None else None
+            )
+        background.save(output)
+    except (IpguardError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(
+        f"wrote {output}: {background.documents} documents, "
+        f"{len(background.hashes)} shingles seen in two or more"
+    )
 
 
 @cli.command("config")

@@ -107,8 +107,12 @@ class Guard:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         progress: Progress | None = None,
+        allow: bool = False,
     ) -> IndexReport:
         """Index files, directories (recursively) and JSONL files.
+
+        With `allow`, the files form the allow corpus instead: templates and
+        boilerplate that must never block; output matching them is exempt.
 
         Unchanged files are skipped by content hash; changed ones replace their
         old version in the same transaction. `progress` is called with the
@@ -120,6 +124,7 @@ class Guard:
             exclude=tuple(exclude),
             jsonl_field=jsonl_field,
             max_file_bytes=max_file_bytes,
+            role="allow" if allow else "protected",
         )
         return self.index_documents(walk(paths, options), progress=progress, max_tokens=max_tokens)
 
@@ -131,8 +136,9 @@ class Guard:
         language: str | None = None,
         license: str | None = None,
         source_name: str | None = None,
+        allow: bool = False,
     ) -> IndexReport:
-        """Index in-memory texts given as (source, text) pairs."""
+        """Index in-memory texts given as (source, text) pairs (`allow`: as the allow corpus)."""
         from .normalize import detect_kind
 
         docs = (
@@ -143,6 +149,7 @@ class Guard:
                 language=language,
                 license=license,
                 source_name=source_name,
+                role="allow" if allow else "protected",
             )
             for source, text in items
         )
@@ -274,7 +281,15 @@ class Guard:
             except TimeoutError:
                 raise timeout from None
             tokens = normalized.channel(cands.channel).tokens
-            regions.extend(self._weigh(query, tokens, found, exempt))
+            allowed = {
+                doc_id
+                for doc_id, info in store.documents(sorted({r.doc_id for r in found})).items()
+                if info.role == "allow"
+            }
+            kept = [r for r in found if r.doc_id not in allowed]
+            regions.extend(
+                self._weigh(query, tokens, kept, exempt, [r for r in found if r.doc_id in allowed])
+            )
         sizes = {c.channel: len(c.ids) for c in channels}
         spans = {c.channel: c.spans for c in channels}
         return Analysis(tuple(regions), sizes, normalized.notes, spans)
@@ -285,13 +300,16 @@ class Guard:
         tokens: Sequence[str],
         regions: list[Region],
         exempt: list[tuple[int, int]],
+        allowed: list[Region],
     ) -> list[Region]:
-        """Regions with evidence weighted by rarity, shared structure and pragmas."""
+        """Regions with evidence weighted by rarity, shared structure, pragmas, allow corpus."""
         if not regions:
             return regions
         shingle = self.index.config.channel(query.channel).shingle
         q_hashes = shingle_hashes(query.ids, shingle)
         weights = np.ones(len(q_hashes))
+        for region in allowed:
+            weights[shingle_positions(region, shingle)] = 0.0
         if self.background is not None:
             public = shingle_hashes(background_hasher().ids(query.channel, tokens), shingle)
             weights *= self.background.weights(public, self.policy.rarity_scale)
@@ -346,3 +364,40 @@ class Guard:
             bytes_on_disk=self.index.store.size_bytes(),
             config=self.index.config.to_record(),
         )
+
+
+def default_background_paths() -> list[str]:
+    """The running interpreter's standard library and installed packages."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return sorted({paths["stdlib"], paths["purelib"], paths["platlib"]})
+
+
+def build_background(
+    paths: Sequence[str],
+    *,
+    exclude: Sequence[str] = (),
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    progress: Progress | None = None,
+    config: IndexConfig | None = None,
+) -> Background:
+    """Count normalized shingles over a background corpus of public code and prose.
+
+    Paths are walked like `index_paths`; nothing is stored but shingle hashes
+    (under a fixed public key) and how many documents hold each.
+    """
+    from .background import document_shingles
+
+    cfg = config or IndexConfig()
+    tokens = background_hasher()
+    per_document = []
+    options = IngestOptions(exclude=tuple(exclude), max_file_bytes=max_file_bytes)
+    for item in walk(paths, options):
+        if isinstance(item, Skipped):
+            continue
+        normalized = normalize(item.text, kind=item.kind, language=item.language)
+        per_document.append(document_shingles(normalized, cfg, tokens))
+        if progress:
+            progress(len(item.text))
+    return Background.from_documents(per_document, sources=[str(p) for p in paths])

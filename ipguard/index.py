@@ -40,7 +40,7 @@ from .stores import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Attempts at a batch that concurrent writers keep invalidating.
 WRITE_ATTEMPTS = 8
 
@@ -198,6 +198,7 @@ class Index:
             content_hash=content_hash(doc.text),
             size=len(doc.text.encode("utf-8", "surrogatepass")),
             channels=tuple(channels),
+            role=doc.role,
         )
 
     def _window_keys(

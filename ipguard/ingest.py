@@ -29,6 +29,7 @@ class IngestOptions:
     exclude: tuple[str, ...] = ()
     jsonl_field: str = "text"
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    role: str = "protected"
 
 
 def decode(data: bytes) -> str:
@@ -127,6 +128,7 @@ def read_path(path: str, options: IngestOptions) -> Iterator[Document | Skipped]
         license=options.license,
         source_name=options.source_name,
         path=source,
+        role=options.role,
     )
 
 
@@ -156,6 +158,7 @@ def _jsonl(source: str, data: bytes, options: IngestOptions) -> Iterator[Documen
             license=license_ or options.license,
             source_name=options.source_name,
             path=None,
+            role=options.role,
         )
 
 

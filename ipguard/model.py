@@ -25,6 +25,8 @@ class Document:
     license: str | None = None
     source_name: str | None = None
     path: str | None = None
+    #: "protected", or "allow" for content that must never block.
+    role: str = "protected"
 
 
 @dataclass(frozen=True, eq=False)

@@ -53,7 +53,7 @@ def decide(
     score = 0.0
     for region in regions:
         info = documents.get(region.doc_id)
-        if info is None:  # removed while we were checking
+        if info is None or info.role == "allow":  # removed meanwhile, or allowed content
             continue
         strength = region_strength(region, channel_tokens.get(region.channel, 0), policy)
         chosen = policy.action_for(info.license, info.source_name)

@@ -19,7 +19,8 @@ _CLOSE = ")]}"
 def exempt_spans(text: str) -> list[tuple[int, int]]:
     """Character ranges of `text` that pragmas exempt.
 
-    >>> text = "a = 1  # ipguard: allow\\nb = 2\\n# ipguard: allow\\ndef f():\\n    return 3\\nc = 4\\n"
+    >>> text = "a = 1  # ipguard: allow\\nb = 2\\n"
+    >>> text += "# ipguard: allow\\ndef f():\\n    return 3\\nc = 4\\n"
     >>> [text[s:e] for s, e in exempt_spans(text)]
     ['a = 1  # ipguard: allow', '# ipguard: allow\\ndef f():\\n    return 3']
     """

@@ -131,6 +131,8 @@ def _from_table(table: dict[str, Any], origin: Path) -> ProjectConfig:
     if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
         raise ConfigError(f"{origin}: exclude must be a list of glob patterns")
     policy_values = {k: v for k, v in table.items() if k in _POLICY_KEYS}
+    if "background" in policy_values:
+        policy_values["background"] = relative(policy_values["background"], "background")
     policy_values["license_actions"] = _actions(table.get("licenses", {}), "licenses", origin)
     policy_values["source_actions"] = _actions(table.get("sources", {}), "sources", origin)
     try:

@@ -168,5 +168,8 @@ def test_concurrent_indexers_and_checkers_lose_nothing(store_location: str, tmp_
                 assert info is not None, path
                 loaded = [store.load_channel(info.doc_id, ch) for ch in ("code", "text")]
                 assert any(item is not None for item in loaded)  # whole documents only
-        assert guard.check("Intro. " + PROTECTED_PROSE).action == "block"
+        # shared.py is in three corpora, under the common-structure cap; the
+        # paragraph repeated in 36 documents is common structure and stops counting.
+        assert guard.check(PROTECTED["python"], language="python").action == "block"
+        assert guard.check("Intro. " + PROTECTED_PROSE).action == "allow"
         assert stats.windows == sum(i.windows for i in store.documents(range(1, 200)).values())

@@ -33,6 +33,8 @@ class DocumentRecord:
     content_hash: str
     size: int
     channels: tuple[ChannelRecord, ...]
+    #: "protected", or "allow" for content that must never block (templates, boilerplate).
+    role: str = "protected"
 
     @property
     def windows(self) -> int:
@@ -58,6 +60,7 @@ class DocumentInfo:
     license: str | None
     content_hash: str
     windows: int
+    role: str = "protected"
 
 
 class Store(Protocol):

@@ -104,6 +104,7 @@ class RedisStore:
             license=d.get("license") or None,
             content_hash=d["content_hash"],
             windows=int(d["windows"]),
+            role=d.get("role") or "protected",
         )
 
     def document_by_source(self, source: str) -> DocumentInfo | None:
@@ -181,6 +182,7 @@ class RedisStore:
                         "content_hash": doc.content_hash,
                         "size": doc.size,
                         "windows": doc.windows,
+                        "role": doc.role,
                     }
                     pipe.hset(self._k("doc", doc_id), mapping=fields)
                     channels: dict[str, bytes] = {}

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS documents (
     language TEXT,
     content_hash TEXT NOT NULL,
     size INTEGER NOT NULL,
-    windows INTEGER NOT NULL
+    windows INTEGER NOT NULL,
+    role TEXT NOT NULL DEFAULT 'protected'
 );
 CREATE INDEX IF NOT EXISTS documents_by_name ON documents(source_name);
 CREATE TABLE IF NOT EXISTS channels (
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS bands (
     PRIMARY KEY (key, win)
 ) WITHOUT ROWID;
 """
-_DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows"
+_DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows, role"
 
 
 def pack_increasing(values: np.ndarray) -> bytes:
@@ -126,6 +127,7 @@ class SQLiteStore:
             license=row[4],
             content_hash=row[5],
             windows=row[6],
+            role=row[7],
         )
 
     def document_by_source(self, source: str) -> DocumentInfo | None:
@@ -190,7 +192,7 @@ class SQLiteStore:
             for doc in adds:
                 cur = db.execute(
                     "INSERT INTO documents (source, source_name, path, license, kind, language,"
-                    " content_hash, size, windows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " content_hash, size, windows, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         doc.source,
                         doc.source_name,
@@ -201,6 +203,7 @@ class SQLiteStore:
                         doc.content_hash,
                         doc.size,
                         doc.windows,
+                        doc.role,
                     ),
                 )
                 doc_id = int(cur.lastrowid or 0)
