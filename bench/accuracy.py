@@ -169,6 +169,39 @@ def partial(code: str, rng: random.Random) -> str | None:
     )
 
 
+#: Negatives dropped because they really share code with the protected set.
+REMOVED_NEGATIVES: list[str] = []
+
+
+def _significant(line: str) -> str | None:
+    text = line.strip()
+    if len(text) < 25 or text.startswith(("#", '"', "'")):
+        return None
+    return text
+
+
+def protected_lines(paths: list[Path]) -> set[str]:
+    """Every significant source line of the protected files, as written."""
+    lines: set[str] = set()
+    for path in paths:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if (text := _significant(line)) is not None:
+                lines.add(text)
+    return lines
+
+
+def really_copied(code: str, shared: set[str]) -> bool:
+    """A vendored or upstream copy: three consecutive significant lines found verbatim,
+    or a third of them. Renamed code cannot pass this test, so it only removes copies."""
+    significant = [t for line in code.splitlines() if (t := _significant(line)) is not None]
+    hits = [t in shared for t in significant]
+    run = best = 0
+    for hit in hits:
+        run = run + 1 if hit else 0
+        best = max(best, run)
+    return best >= 3 or (len(hits) >= 3 and sum(hits) >= len(hits) / 3)
+
+
 def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
     protected = sorted(STDLIB.glob("*.py"))
     cases: list[Case] = []
@@ -198,7 +231,11 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
         for p in STDLIB.glob("*/**/*.py")
         if not re.search(r"/(test|tests|idle_test|site-packages|lib2to3/tests)/", str(p))
     )
+    shared = protected_lines(protected)
     for code in python_functions(unindexed, 5, rng, negatives):
+        if really_copied(code, shared):
+            REMOVED_NEGATIVES.append(code)
+            continue
         cases.append(Case("code/novel", False, code, "code", "python"))
     return cases
 
@@ -363,6 +400,7 @@ def main() -> int:
             )
         },
         "background": "installed packages (bench/.cache/background.npz)" if background else None,
+        "negatives_removed_as_real_copies": len(REMOVED_NEGATIVES),
         "cases": len(cases),
         "seconds": round(elapsed, 1),
         "groups": table,

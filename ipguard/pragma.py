@@ -57,15 +57,19 @@ def _block_end(lines: list[str], first: int) -> int:
     """Index of the last line of the block that starts at line `first`."""
     indent = len(lines[first]) - len(lines[first].lstrip())
     depth = _depth_change(lines[first])
+    entered = depth > 0
     last = first
     for k in range(first + 1, len(lines)):
         line = lines[k]
         if not line.strip():
             continue
         deeper = len(line) - len(line.lstrip()) > indent
-        if depth <= 0 and not deeper:
+        # A brace on a line of its own opens the block's body (Allman style).
+        opens_body = not entered and line.lstrip()[0] in _OPEN
+        if depth <= 0 and not deeper and not opens_body:
             break
         depth += _depth_change(line)
+        entered = entered or depth > 0
         last = k
     return last
 
