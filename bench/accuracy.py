@@ -33,13 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 import sysconfig  # noqa: E402
 
+from common import discard_stale_index  # noqa: E402
+
 from ipguard import Guard, Policy  # noqa: E402
 from ipguard.demo import disguise_python_function  # noqa: E402
-from ipguard.errors import (  # noqa: E402
-    IndexConfigMismatchError,
-    IndexCorruptError,
-    IndexNotFoundError,
-)
 from ipguard.guard import Analysis, build_background  # noqa: E402
 from ipguard.policy import SEVERITY, region_action  # noqa: E402
 
@@ -320,11 +317,7 @@ def build_bench_background(path: Path) -> None:
 
 
 def build_index(path: Path) -> None:
-    try:
-        Guard.open(str(path)).close()
-    except (IndexConfigMismatchError, IndexCorruptError, IndexNotFoundError):
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    discard_stale_index(path)
     with Guard.open(str(path), create=True) as guard:
         guard.index_paths([str(p) for p in sorted(STDLIB.glob("*.py"))], license="PSF-2.0")
         guard.index_paths([str(LICENCES), str(ROOT / "corpora" / "protected")], license="various")
@@ -354,8 +347,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--background",
-        default="auto",
-        help="background corpus file, 'auto' (built from installed packages, cached) or 'none'",
+        default="none",
+        help="background corpus file, 'auto' (built from installed packages, cached) or 'none' "
+        "(the product's default)",
     )
     parser.add_argument("--rarity-scale", type=float, default=Policy().rarity_scale)
     parser.add_argument("--common", type=int, default=Policy().common_across_documents)

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
+from common import discard_stale_index
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "bench" / "reports"
@@ -61,6 +62,7 @@ def main() -> int:
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     index = CACHE / "service.ipguard.db"
+    discard_stale_index(index)
     exe = [sys.executable, "-m", "ipguard"]
     subprocess.run(
         [*exe, "index", "--index", str(index), *map(str, sorted(STDLIB.glob("*.py")))],

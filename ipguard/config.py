@@ -168,9 +168,9 @@ class Policy:
     #: Action taken on outputs with a match that reaches the block evidence.
     action: Action = "block"
     #: Distinct matched code shingles (4 tokens each) needed to act. Swept on
-    #: bench/accuracy.py (20..32): 24 keeps recall 1.00 on verbatim, renamed and
-    #: reformatted copies with 2.0% of novel code blocked; 20 blocked 3.7%, and
-    #: 28 lost copies (0.97) for 1.9% (bench/reports/accuracy.md).
+    #: bench/accuracy.py --sweep (6..24, no background, shared-structure cap 8):
+    #: 24 blocks 0.7% of novel code with recall 0.99-1.00 on verbatim, renamed
+    #: and reformatted copies; 20 blocks 0.9%, 16 2.4% (bench/reports/accuracy.md).
     min_code_evidence: int = 24
     #: Distinct matched word shingles (3 words each) needed to act; on the same
     #: benchmark prose recall stayed 0.94-1.00 and novel prose 1.4% at 15..24.
@@ -179,9 +179,10 @@ class Policy:
     #: channel and of the protected document (a copied small function or short
     #: paragraph; MEASURED.md, point 4).
     short_coverage: float = 0.8
-    #: Floor on evidence for the coverage rule, so one-liners never block
-    #: (12 blocked 2.2% of novel code, 16 blocked 2.0% at equal copy recall).
-    min_short_evidence: int = 16
+    #: Floor on evidence for the coverage rule, so one-liners never block. On the
+    #: same sweep 10 and 16 block equally much novel code (0.7%), and 10 catches
+    #: more edited (0.82 vs 0.81) and partial (0.72 vs 0.66) copies.
+    min_short_evidence: int = 10
     #: Similarity a short match needs: it must be a near-exact copy.
     short_similarity: float = 0.8
     #: Matched tokens / aligned tokens a region needs to count at all.

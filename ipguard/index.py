@@ -273,31 +273,30 @@ class Index:
         for ch in channels:
             if ch.keys.size == 0:
                 continue
+            bands = ch.keys.shape[1]
             flat = ch.keys.ravel()
             order = np.argsort(flat, kind="stable")
             sorted_keys = flat[order]
-            pos = np.searchsorted(sorted_keys, found_keys)
-            pos_clipped = np.minimum(pos, len(sorted_keys) - 1)
-            hit = sorted_keys[pos_clipped] == found_keys
-            q_list, w_list = [], []
-            for i in np.flatnonzero(hit):
-                key = found_keys[i]
-                j = pos[i]
-                while j < len(sorted_keys) and sorted_keys[j] == key:
-                    q_list.append(order[j] // ch.keys.shape[1])
-                    w_list.append(found_wins[i])
-                    j += 1
-            if not q_list:
+            left = np.searchsorted(sorted_keys, found_keys, side="left")
+            right = np.searchsorted(sorted_keys, found_keys, side="right")
+            counts = right - left
+            total = int(counts.sum())
+            if total == 0:
                 continue
-            pairs = np.unique(np.array([q_list, w_list], dtype=np.int64).T, axis=0)
-            doc_ids, chan_codes, p_starts = unpack_window_ids(pairs[:, 1])
+            # every (query window, protected window) pair that shares a key
+            offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            query_windows = order[np.repeat(left, counts) + offsets] // bands
+            windows = np.repeat(found_wins, counts)
+            by_pair = np.lexsort((query_windows, windows))
+            query_windows, windows = query_windows[by_pair], windows[by_pair]
+            first = np.ones(len(windows), dtype=bool)  # drop pairs met in several bands
+            first[1:] = (np.diff(windows) != 0) | (np.diff(query_windows) != 0)
+            query_windows, windows = query_windows[first], windows[first]
+            doc_ids, chan_codes, p_starts = unpack_window_ids(windows)
             same = chan_codes == (0 if ch.channel == "code" else 1)
             out.append(
                 Candidates(
-                    ch.channel,
-                    ch.starts[pairs[same, 0]],
-                    doc_ids[same],
-                    p_starts[same],
+                    ch.channel, ch.starts[query_windows[same]], doc_ids[same], p_starts[same]
                 )
             )
         return out

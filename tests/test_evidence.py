@@ -87,11 +87,19 @@ def test_background_rarity_discounts_common_structure(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["background", "--output", str(bg), str(public)])
     assert result.exit_code == 0, result.output
     assert "60 documents" in result.output
-    with Guard.open(index, policy=Policy(background=str(bg))) as guard:
-        assert guard.check(disguise("typescript"), language="typescript").action == "allow"
-        assert guard.check(disguise("php"), language="php").action == "block"
-    with Guard.open(index) as guard:  # without the background both block
-        assert guard.check(disguise("typescript"), language="typescript").action == "block"
+
+    def evidence(guard: Guard, language: str) -> int:
+        regions = guard.analyse(disguise(language), language=language).regions
+        return max(r.evidence for r in regions)
+
+    with Guard.open(index) as plain, Guard.open(index, policy=Policy(background=str(bg))) as rare:
+        # common in public code (df 30, weight 2/30 each): most of its evidence is gone
+        common, full = evidence(rare, "typescript"), evidence(plain, "typescript")
+        assert common <= full / 8 and common < Policy().min_code_evidence
+        assert plain.check(disguise("typescript"), language="typescript").action == "block"
+        # absent from public code: nearly untouched
+        assert evidence(rare, "php") >= 0.9 * evidence(plain, "php")
+        assert rare.check(disguise("php"), language="php").action == "block"
 
 
 def test_background_file_round_trip_and_errors(tmp_path: Path) -> None:
