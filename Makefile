@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := demo-out
 
-.PHONY: install demo test bench bench-accuracy bench-service lint format clean
+.PHONY: install demo test bench bench-accuracy bench-speed bench-service lint format clean
 
 install: $(STAMP)
 
@@ -21,10 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: bench-accuracy bench-service
+bench: bench-accuracy bench-speed bench-service
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/accuracy.py
+
+bench-speed: $(STAMP)
+	$(BIN)/python bench/speed.py
 
 bench-service: $(STAMP)
 	$(BIN)/python bench/service_load.py

@@ -142,6 +142,15 @@ def cli() -> None:
     help="Skip files larger than this.",
 )
 @click.option(
+    "--jobs",
+    "-j",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Worker processes for normalizing and sketching (0: one per CPU). "
+    "The index is the same whatever the number.",
+)
+@click.option(
     "--max-tokens",
     default=2_000_000,
     show_default=True,
@@ -162,6 +171,7 @@ def index_cmd(
     allow_corpus: bool,
     jsonl_field: str,
     max_file_size: int,
+    jobs: int,
     max_tokens: int,
     fmt: str,
     paths: tuple[str, ...],
@@ -191,6 +201,7 @@ def index_cmd(
                 max_file_bytes=max_file_size,
                 max_tokens=max_tokens,
                 allow=allow_corpus,
+                jobs=jobs or os.cpu_count() or 1,
                 progress=progress.update if progress is not None else None,
             )
     except IpguardError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +15,13 @@ from .background import Background
 from .background import hasher as background_hasher
 from .config import Action, IndexConfig, Policy
 from .errors import InputError, LimitExceededError
-from .index import Index, content_hash
+from .index import Index, content_hash, prepare_document
 from .ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, walk
 from .model import Document, IndexReport, IndexStats, Kind, Skipped, Verdict
 from .normalize import normalize
 from .policy import apply, decide
 from .pragma import exempt_spans
-from .sketch import shingle_hashes
+from .sketch import TokenHasher, shingle_hashes
 from .stores import DocumentInfo, DocumentRecord
 from .verify import Region, shingle_positions, verify, weighted_evidence
 
@@ -32,6 +32,48 @@ log = logging.getLogger(__name__)
 BATCH_DOCUMENTS = 64
 #: Normalized tokens one channel of one document may hold when indexed.
 DEFAULT_MAX_TOKENS = 2_000_000
+
+
+class DocumentPreparer:
+    """Normalize and sketch one document (picklable, for worker processes)."""
+
+    def __init__(self, config: IndexConfig, key: bytes, max_tokens: int) -> None:
+        self.config = config
+        self.key = key
+        self.max_tokens = max_tokens
+        self._hasher: TokenHasher | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config, "key": self.key, "max_tokens": self.max_tokens}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["config"], state["key"], state["max_tokens"])  # type: ignore[misc]
+
+    def __call__(self, doc: Document) -> DocumentRecord | Skipped:
+        if self._hasher is None:
+            self._hasher = TokenHasher(self.key)
+        try:
+            normalized = normalize(doc.text, kind=doc.kind, language=doc.language)
+            return prepare_document(
+                doc, normalized, self.config, self._hasher, max_tokens=self.max_tokens
+            )
+        except InputError as exc:
+            return Skipped(doc.source, str(exc))
+
+
+_WORKER: DocumentPreparer | None = None
+
+
+def _init_worker(preparer: DocumentPreparer) -> None:
+    global _WORKER
+    _WORKER = preparer
+
+
+def _prepare_in_worker(doc: Document) -> DocumentRecord | Skipped:
+    assert _WORKER is not None
+    return _WORKER(doc)
+
+
 BATCH_WINDOWS = 200_000
 
 Progress = Callable[[int], None]
@@ -108,6 +150,7 @@ class Guard:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         progress: Progress | None = None,
         allow: bool = False,
+        jobs: int = 1,
     ) -> IndexReport:
         """Index files, directories (recursively) and JSONL files.
 
@@ -126,7 +169,9 @@ class Guard:
             max_file_bytes=max_file_bytes,
             role="allow" if allow else "protected",
         )
-        return self.index_documents(walk(paths, options), progress=progress, max_tokens=max_tokens)
+        return self.index_documents(
+            walk(paths, options), progress=progress, max_tokens=max_tokens, jobs=jobs
+        )
 
     def index_texts(
         self,
@@ -161,52 +206,78 @@ class Guard:
         *,
         progress: Progress | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        jobs: int = 1,
     ) -> IndexReport:
         """Index documents in batches, one transaction per batch.
 
         Documents over `max_tokens` normalized tokens in a channel are skipped
-        with the reason, like binary or oversized files.
+        with the reason, like binary or oversized files. With `jobs` > 1,
+        normalization and sketching run in that many worker processes; the
+        documents are written in input order, so the index is the same
+        whatever `jobs` is.
         """
-        added = replaced = unchanged = windows = read = 0
+        counts = {"unchanged": 0, "read": 0}
         skipped: list[Skipped] = []
+        pending: list[DocumentInfo | None] = []  # the stored version each work item replaces
+
+        def work() -> Iterator[Document]:
+            for item in docs:
+                if isinstance(item, Skipped):
+                    skipped.append(item)
+                    log.info("skipped %s: %s", item.source, item.reason)
+                    continue
+                size = len(item.text.encode("utf-8", "surrogatepass"))
+                counts["read"] += size
+                existing = self.index.store.document_by_source(item.source)
+                if existing is not None and existing.content_hash == content_hash(item.text):
+                    counts["unchanged"] += 1
+                    if progress:
+                        progress(size)
+                    continue
+                pending.append(existing)
+                yield item
+
+        preparer = DocumentPreparer(self.index.config, self.index.hasher.key, max_tokens)
+        if jobs > 1:
+            import multiprocessing
+
+            pool = multiprocessing.get_context("fork").Pool(
+                jobs, initializer=_init_worker, initargs=(preparer,)
+            )
+            results: Iterable[DocumentRecord | Skipped] = pool.imap(_prepare_in_worker, work(), 4)
+        else:
+            pool = None
+            results = map(preparer, work())
+        added = replaced = windows = batch_windows = 0
         adds: list[DocumentRecord] = []
         removes: list[DocumentInfo] = []
-        batch_windows = 0
-        for item in docs:
-            if isinstance(item, Skipped):
-                skipped.append(item)
-                log.info("skipped %s: %s", item.source, item.reason)
-                continue
-            size = len(item.text.encode("utf-8", "surrogatepass"))
-            read += size
-            existing = self.index.store.document_by_source(item.source)
-            if existing is not None and existing.content_hash == content_hash(item.text):
-                unchanged += 1
+        try:
+            for done, result in enumerate(results):
+                existing = pending[done]
                 if progress:
-                    progress(size)
-                continue
-            try:
-                normalized = normalize(item.text, kind=item.kind, language=item.language)
-                record = self.index.prepare(item, normalized, max_tokens=max_tokens)
-            except InputError as exc:
-                skipped.append(Skipped(item.source, str(exc)))
-                continue
-            if existing is not None:
-                removes.append(existing)
-                replaced += 1
-            else:
-                added += 1
-            adds.append(record)
-            windows += record.windows
-            batch_windows += record.windows
-            if progress:
-                progress(size)
-            if len(adds) >= BATCH_DOCUMENTS or batch_windows >= BATCH_WINDOWS:
+                    progress(result.size if isinstance(result, DocumentRecord) else 0)
+                if isinstance(result, Skipped):
+                    skipped.append(result)
+                    continue
+                if existing is not None:
+                    removes.append(existing)
+                    replaced += 1
+                else:
+                    added += 1
+                adds.append(result)
+                windows += result.windows
+                batch_windows += result.windows
+                if len(adds) >= BATCH_DOCUMENTS or batch_windows >= BATCH_WINDOWS:
+                    self.index.write(adds, removes)
+                    adds, removes, batch_windows = [], [], 0
+            if adds or removes:
                 self.index.write(adds, removes)
-                adds, removes, batch_windows = [], [], 0
-        if adds or removes:
-            self.index.write(adds, removes)
-        return IndexReport(added, replaced, unchanged, windows, read, tuple(skipped))
+        finally:
+            if pool is not None:
+                pool.terminate()
+        return IndexReport(
+            added, replaced, counts["unchanged"], windows, counts["read"], tuple(skipped)
+        )
 
     def remove(self, *, source: str | None = None, source_name: str | None = None) -> int:
         """Delete documents by source (path) or source name; returns how many."""

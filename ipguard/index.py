@@ -80,6 +80,57 @@ def _token_lines(text: str, spans: np.ndarray) -> np.ndarray:
     return (np.searchsorted(newlines, spans[:, 0], side="right") + 1).astype(np.uint32)
 
 
+def window_keys(
+    config: IndexConfig, channel: Channel, ids: np.ndarray, *, query: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window starts and LSH band keys of a channel's token ids."""
+    sketches = sketch_windows(
+        ids, config.channel(channel), num_perm=config.num_perm, seed=config.seed, query=query
+    )
+    bands, rows = config.bands_rows
+    return sketches.starts, band_keys(sketches.signatures, bands, rows)
+
+
+def prepare_document(
+    doc: Document,
+    normalized: NormalizedDocument,
+    config: IndexConfig,
+    hasher: TokenHasher,
+    *,
+    max_tokens: int = MAX_CHANNEL_TOKENS,
+) -> DocumentRecord:
+    """Token ids, lines, window sketches and LSH keys of one document."""
+    channels = []
+    limit = min(max_tokens, MAX_CHANNEL_TOKENS)
+    for name in CHANNELS:
+        stream = normalized.channel(name)
+        if len(stream) == 0:
+            continue
+        if len(stream) > limit:
+            raise LimitExceededError(
+                f"{len(stream)} {name} tokens exceed the limit of {limit} per document "
+                "(max_tokens)",
+                limit="max_tokens",
+            )
+        ids = hasher.ids(name, stream.tokens)
+        starts, keys = window_keys(config, name, ids, query=False)
+        channels.append(
+            ChannelRecord(name, ids, _token_lines(doc.text, stream.spans), starts, keys)
+        )
+    return DocumentRecord(
+        source=doc.source,
+        source_name=doc.source_name,
+        path=doc.path,
+        license=doc.license,
+        kind=doc.kind,
+        language=doc.language,
+        content_hash=content_hash(doc.text),
+        size=len(doc.text.encode("utf-8", "surrogatepass")),
+        channels=tuple(channels),
+        role=doc.role,
+    )
+
+
 class Index:
     """An open index: configuration, token key and store.
 
@@ -171,35 +222,7 @@ class Index:
         self, doc: Document, normalized: NormalizedDocument, *, max_tokens: int = MAX_CHANNEL_TOKENS
     ) -> DocumentRecord:
         """Token ids, lines, window sketches and LSH keys of one document."""
-        channels = []
-        limit = min(max_tokens, MAX_CHANNEL_TOKENS)
-        for name in CHANNELS:
-            stream = normalized.channel(name)
-            if len(stream) == 0:
-                continue
-            if len(stream) > limit:
-                raise LimitExceededError(
-                    f"{len(stream)} {name} tokens exceed the limit of {limit} per document "
-                    "(max_tokens)",
-                    limit="max_tokens",
-                )
-            ids = self.hasher.ids(name, stream.tokens)
-            starts, keys = self._window_keys(name, ids, query=False)
-            channels.append(
-                ChannelRecord(name, ids, _token_lines(doc.text, stream.spans), starts, keys)
-            )
-        return DocumentRecord(
-            source=doc.source,
-            source_name=doc.source_name,
-            path=doc.path,
-            license=doc.license,
-            kind=doc.kind,
-            language=doc.language,
-            content_hash=content_hash(doc.text),
-            size=len(doc.text.encode("utf-8", "surrogatepass")),
-            channels=tuple(channels),
-            role=doc.role,
-        )
+        return prepare_document(doc, normalized, self.config, self.hasher, max_tokens=max_tokens)
 
     def _window_keys(
         self, channel: Channel, ids: np.ndarray, *, query: bool

@@ -51,6 +51,10 @@ class TokenHasher:
         self._key = key
         self._cache: dict[str, int] = {}
 
+    @property
+    def key(self) -> bytes:
+        return self._key
+
     def ids(self, channel: str, tokens: Sequence[str]) -> np.ndarray:
         """uint32 ids of `tokens` in `channel` (the channel salts the hash)."""
         cache_ = self._cache

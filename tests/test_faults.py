@@ -269,3 +269,18 @@ def test_broken_indexes_exit_2_with_one_line_and_verify_explains(
     assert result.returncode == 2
     assert "band rows of a missing document 999" in result.stdout
     assert "has windows but no tokens" in result.stdout
+
+
+def test_parallel_indexing_builds_the_same_index(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 40)
+    one = tmp_path / "one.ipguard.db"
+    Guard.open(str(one), create=True).close()
+    two = tmp_path / "two.ipguard.db"
+    shutil.copy(one, two)  # same manifest and token key
+    for path, jobs in ((one, "1"), (two, "2")):
+        result = CliRunner().invoke(
+            cli, ["index", "--index", str(path), "--jobs", jobs, str(corpus)]
+        )
+        assert result.exit_code == 0, result.output
+    assert _dump(one) == _dump(two)

@@ -1,0 +1,317 @@
+"""Speed and scale benchmark: W1-W4, the sketch stage, and datasketch on the same windows.
+
+    python bench/speed.py [--large]     (--large adds a 10 M-window index)
+
+Writes bench/reports/speed.md and speed.json. Every figure comes from this
+machine in this run; nothing is copied from elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import sysconfig
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / "bench" / ".cache"
+REPORTS = ROOT / "bench" / "reports"
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+EXCLUDES = ["test", "tests", "idle_test", "site-packages", "lib2to3", "__pycache__"]
+
+from ipguard import Guard  # noqa: E402
+from ipguard.config import IndexConfig  # noqa: E402
+from ipguard.demo import disguise_python_function  # noqa: E402
+from ipguard.sketch import shingle_bytes, shingle_hash, sketch_windows  # noqa: E402
+
+RUNNER = (
+    "import resource, sys\n"
+    "from ipguard.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(f'RSS {own} {kids}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_cli(*args: str) -> tuple[float, int, int, str]:
+    """Wall seconds, own and children's peak RSS (KB), stdout of one CLI run."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"ipguard {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    own, kids = (int(x) for x in proc.stderr.strip().splitlines()[-1].split()[1:3])
+    return wall, own, kids, proc.stdout
+
+
+def fresh(path: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def stdlib_bytes() -> int:
+    total = 0
+    for dirpath, dirnames, files in os.walk(STDLIB):
+        dirnames[:] = [d for d in dirnames if d not in EXCLUDES and not d.startswith(".")]
+        total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files if f.endswith(".py"))
+    return total
+
+
+def sketch_stage(results: dict) -> None:
+    cfg = IndexConfig()
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 2**32, 2_000_000, dtype=np.uint64).astype(np.uint32)
+    sketch_windows(ids[:10000], cfg.code, num_perm=64, seed=1, query=False)  # warm up
+    started = time.perf_counter()
+    ours = sketch_windows(ids, cfg.code, num_perm=64, seed=1, query=False)
+    ours_s = time.perf_counter() - started
+    shingles = len(ids) - cfg.code.shingle + 1
+    # datasketch on the same windows (first 2,000): one MinHash per window
+    from datasketch import MinHash
+
+    sample = ids[: 2000 * cfg.code.index_stride + cfg.code.window_tokens]
+    sk = sketch_windows(sample, cfg.code, num_perm=64, seed=1, query=False)
+    data = shingle_bytes(sample, cfg.code.shingle)
+    started = time.perf_counter()
+    identical = True
+    updates = 0
+    for start, length, signature in zip(sk.starts, sk.lengths, sk.signatures, strict=True):
+        m = MinHash(num_perm=64, seed=1, hashfunc=shingle_hash)
+        m.update_batch(data[start : start + length])
+        updates += int(length)
+        identical &= bool(np.array_equal(m.hashvalues, signature))
+    ds_s = time.perf_counter() - started
+    results["sketch"] = {
+        "shingles": shingles,
+        "windows": len(ours),
+        "ipguard_M_shingles_per_s": round(shingles / ours_s / 1e6, 2),
+        "datasketch_update_batch_M_shingle_updates_per_s": round(updates / ds_s / 1e6, 3),
+        "datasketch_windows_per_s": round(len(sk) / ds_s, 1),
+        "ipguard_windows_per_s": round(len(ours) / ours_s, 1),
+        "windows_per_s_ratio": round((len(ours) / ours_s) / (len(sk) / ds_s), 1),
+        "values_identical_to_datasketch": identical,
+    }
+
+
+def datasketch_lsh(results: dict, count: int = 20000) -> None:
+    from datasketch import LeanMinHash, MinHashLSH
+
+    cfg = IndexConfig()
+    ids = (
+        np.random.default_rng(2)
+        .integers(0, 2**32, count * 8 + 40, dtype=np.uint64)
+        .astype(np.uint32)
+    )
+    sk = sketch_windows(ids, cfg.code, num_perm=64, seed=1, query=False)
+    lean = [LeanMinHash(seed=1, hashvalues=s, scheme="affine32") for s in sk.signatures[:count]]
+    tracemalloc.start()
+    lsh = MinHashLSH(threshold=cfg.lsh_threshold, num_perm=64)
+    started = time.perf_counter()
+    for i, m in enumerate(lean):
+        lsh.insert(i, m)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    results["datasketch_lsh"] = {
+        "signatures": count,
+        "inserts_per_s": round(count / elapsed),
+        "bytes_per_signature_in_memory": round(peak / count),
+    }
+
+
+def outputs_for(
+    index_sources: list[Path], count: int, rng: random.Random
+) -> list[tuple[str, bool]]:
+    """About 2 KB each; one in five holds a disguised fragment of an indexed function."""
+    import ast
+    import textwrap
+
+    functions: list[str] = []
+    for path in index_sources:
+        try:
+            source = path.read_text(encoding="utf-8")
+            tree = ast.parse(source)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        lines = source.splitlines()
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.FunctionDef)
+                and 10 <= (node.end_lineno or 0) - node.lineno <= 40
+            ):
+                functions.append(
+                    textwrap.dedent("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+                )
+    novel_sources = sorted(STDLIB.glob("json/*.py")) + sorted(STDLIB.glob("email/*.py"))
+    novel = [p.read_text(encoding="utf-8") for p in novel_sources]
+    out = []
+    for i in range(count):
+        text = rng.choice(novel)
+        start = rng.randrange(0, max(1, len(text) - 2000))
+        body = text[start : start + 2000]
+        copied = i % 5 == 0
+        if copied:
+            try:
+                fragment = disguise_python_function(rng.choice(functions))
+            except SyntaxError:
+                fragment = rng.choice(functions)
+            body = body[:600] + "\n```python\n" + fragment[:1400] + "\n```\n"
+        out.append((f"Here is the answer.\n\n```python\n{body}\n```\n", copied))
+    return out
+
+
+def check_latency(index: Path, outs: list[tuple[str, bool]]) -> dict:
+    with Guard.open(str(index)) as guard:
+        for text, _ in outs[:20]:
+            guard.check(text)
+        times = []
+        blocked = 0
+        for text, copied in outs:
+            started = time.perf_counter()
+            verdict = guard.check(text)
+            times.append(time.perf_counter() - started)
+            blocked += copied and verdict.action == "block"
+    times.sort()
+    return {
+        "outputs": len(outs),
+        "p50_ms": round(1000 * statistics.median(times), 2),
+        "p99_ms": round(1000 * times[int(0.99 * (len(times) - 1))], 2),
+        "copies_blocked": f"{blocked}/{sum(c for _, c in outs)}",
+        "rss_mb_after": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def synthetic(results: dict, windows: int, name: str) -> None:
+    """A text index of about `windows` windows from random words, built with the real pipeline."""
+    rng = np.random.default_rng(3)
+    vocabulary = np.array([f"w{i:05d}" for i in range(50_000)])
+    words_per_doc = 3000
+    stride = IndexConfig().text.index_stride
+    docs = max(1, windows * stride // words_per_doc)
+    folder = CACHE / f"synthetic-{name}"
+    if not folder.exists() or len(list(folder.glob("*.txt"))) != docs:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.txt"):
+            old.unlink()
+        for i in range(docs):
+            words = vocabulary[rng.zipf(1.3, words_per_doc) % len(vocabulary)]
+            (folder / f"d{i:06d}.txt").write_text(" ".join(words))
+    index = fresh(CACHE / f"synthetic-{name}.ipguard.db")
+    wall, own, kids, _ = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
+    with Guard.open(str(index)) as guard:
+        stats = guard.stats()
+    texts = sorted(folder.glob("*.txt"))
+    py = random.Random(4)
+    outs = []
+    for i in range(300):
+        words = vocabulary[rng.zipf(1.3, 330) % len(vocabulary)]
+        text = " ".join(words)
+        if i % 5 == 0:
+            donor = py.choice(texts).read_text()
+            start = py.randrange(0, len(donor) - 1200)
+            text = text[:800] + " " + donor[start : start + 1200]
+        outs.append((text, i % 5 == 0))
+    latency = check_latency(index, outs)
+    results[f"W3_{name}"] = {
+        "documents": stats.documents,
+        "windows": stats.windows,
+        "build_s": round(wall, 1),
+        "bytes_per_window": round(stats.bytes_on_disk / max(stats.windows, 1), 1),
+        "index_rss_mb": round(max(own, kids) / 1024, 1),
+        **latency,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--large", action="store_true", help="also build a 10 M-window index")
+    args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "command": "python bench/speed.py" + (" --large" if args.large else ""),
+        "cpus": os.cpu_count(),
+    }
+    sketch_stage(results)
+    datasketch_lsh(results)
+    excludes = [x for e in EXCLUDES for x in ("--exclude", e)]
+    size = stdlib_bytes()
+    w1 = {}
+    for jobs in (1, 2):
+        index = fresh(CACHE / f"stdlib-j{jobs}.ipguard.db")
+        wall, own, kids, out = run_cli(
+            "index",
+            "--index",
+            str(index),
+            "--jobs",
+            str(jobs),
+            *excludes,
+            "--format",
+            "json",
+            str(STDLIB),
+        )
+        report = json.loads(out)
+        w1[f"jobs{jobs}"] = {
+            "seconds": round(wall, 1),
+            "MB_per_s": round(size / wall / 1e6, 2),
+            "windows_per_s": round(report["windows"] / wall),
+            "peak_rss_mb": round(max(own, kids) / 1024, 1),
+        }
+    index = CACHE / "stdlib-j1.ipguard.db"
+    again, _, _, _ = run_cli("index", "--index", str(index), *excludes, str(STDLIB))
+    with Guard.open(str(index)) as guard:
+        stats = guard.stats()
+    w1.update(
+        {
+            "source_MB": round(size / 1e6, 1),
+            "documents": stats.documents,
+            "windows": stats.windows,
+            "bytes_per_window": round(stats.bytes_on_disk / stats.windows, 1),
+            "jobs2_speedup": round(w1["jobs1"]["seconds"] / w1["jobs2"]["seconds"], 2),
+            "reindex_unchanged_s": round(again, 2),
+            "reindex_speedup": round(w1["jobs1"]["seconds"] / again, 1),
+        }
+    )
+    results["W1_index_stdlib"] = w1
+    sources = sorted(STDLIB.glob("*.py"))
+    results["W2_check_2KB"] = check_latency(index, outputs_for(sources, 1000, random.Random(5)))
+    synthetic(results, 1_000_000, "1M")
+    if args.large:
+        synthetic(results, 10_000_000, "10M")
+    sample = CACHE / "one-output.md"
+    sample.write_text(outputs_for(sources, 1, random.Random(6))[0][0])
+    colds = [run_cli("check", "--index", str(index), str(sample))[0] for _ in range(5)]
+    results["W4_cold_check_s"] = round(statistics.median(colds), 3)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "speed.json").write_text(json.dumps(results, indent=2) + "\n")
+    md = ["# Speed benchmark", "", f"`{results['command']}` on {results['cpus']} CPUs.", ""]
+    for key, value in results.items():
+        if isinstance(value, dict):
+            md.append(f"## {key}")
+            md.append("")
+            md.extend(f"- {k}: {v}" for k, v in value.items())
+            md.append("")
+        elif key not in ("command", "cpus"):
+            md.append(f"- {key}: {value}")
+    (REPORTS / "speed.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
