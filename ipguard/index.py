@@ -69,6 +69,7 @@ class Candidates:
     query_starts: np.ndarray  # first token of the query window
     doc_ids: np.ndarray
     protected_starts: np.ndarray  # first token of the protected window
+    band_hits: np.ndarray  # LSH bands the two windows share (a rough similarity)
 
 
 def _token_lines(text: str, spans: np.ndarray) -> np.ndarray:
@@ -312,14 +313,19 @@ class Index:
             windows = np.repeat(found_wins, counts)
             by_pair = np.lexsort((query_windows, windows))
             query_windows, windows = query_windows[by_pair], windows[by_pair]
-            first = np.ones(len(windows), dtype=bool)  # drop pairs met in several bands
+            first = np.ones(len(windows), dtype=bool)  # one row per pair, counting its bands
             first[1:] = (np.diff(windows) != 0) | (np.diff(query_windows) != 0)
+            hits = np.diff(np.append(np.flatnonzero(first), len(first)))
             query_windows, windows = query_windows[first], windows[first]
             doc_ids, chan_codes, p_starts = unpack_window_ids(windows)
             same = chan_codes == (0 if ch.channel == "code" else 1)
             out.append(
                 Candidates(
-                    ch.channel, ch.starts[query_windows[same]], doc_ids[same], p_starts[same]
+                    ch.channel,
+                    ch.starts[query_windows[same]],
+                    doc_ids[same],
+                    p_starts[same],
+                    hits[same],
                 )
             )
         return out

@@ -26,6 +26,10 @@ from .sketch import shingle_hashes
 #: candidate windows first: it bounds the time of an output made of words common
 #: everywhere (p99 check latency 229 ms -> see bench/reports/speed.md).
 MAX_DOCUMENTS = 32
+#: A document is verified only when some window pair shares this many LSH
+#: bands: a single shared band means a window Jaccard of about 0.35 or less,
+#: too little to reach the minimum evidence (bench/reports/speed.md, accuracy.md).
+MIN_BAND_HITS = 2
 #: Clusters aligned per protected document; beyond this a document is
 #: repetitive enough that more alignments add nothing.
 MAX_CLUSTERS_PER_DOCUMENT = 8
@@ -69,8 +73,14 @@ def verify(
     q_hashes = shingle_hashes(query.ids, channel.shingle)
     q_list = query.ids.tolist()
     regions: list[Region] = []
-    doc_ids, pair_counts = np.unique(candidates.doc_ids, return_counts=True)
-    strongest = doc_ids[np.argsort(-pair_counts, kind="stable")][:MAX_DOCUMENTS]
+    doc_ids, inverse, pair_counts = np.unique(
+        candidates.doc_ids, return_inverse=True, return_counts=True
+    )
+    best_hits = np.zeros(len(doc_ids), dtype=np.int64)
+    np.maximum.at(best_hits, inverse, candidates.band_hits)
+    ranked = np.lexsort((-pair_counts, -best_hits))
+    ranked = ranked[best_hits[ranked] >= MIN_BAND_HITS]
+    strongest = doc_ids[ranked][:MAX_DOCUMENTS]
     for doc_id in strongest:
         loaded = load(int(doc_id))
         if loaded is None:
