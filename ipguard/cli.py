@@ -19,7 +19,7 @@ import click
 from ._version import __version__
 from .baseline import apply_baseline, baseline_from, load_baseline, save_baseline
 from .config import Policy
-from .errors import IndexNotFoundError, IpguardError
+from .errors import IndexNotFoundError, IpguardError, LimitExceededError
 from .guard import Guard
 from .ingest import DEFAULT_MAX_FILE_BYTES, classify, read_input
 from .model import Match
@@ -345,11 +345,14 @@ def _check_files(
                 continue
             name, text = read_input(path, max_bytes=guard.policy.max_input_bytes, stdin=stdin)
             file_kind, file_language = (None, None) if path == "-" else classify(path, text)
-            verdict = guard.check(
-                text,
-                kind=kind or file_kind,  # type: ignore[arg-type]
-                language=language or file_language,
-            )
+            try:
+                verdict = guard.check(
+                    text,
+                    kind=kind or file_kind,  # type: ignore[arg-type]
+                    language=language or file_language,
+                )
+            except LimitExceededError as exc:  # name the input that hit the limit
+                raise LimitExceededError(f"{name}: {exc}", limit=exc.limit) from exc
             checked.append(CheckedFile(name, text, verdict))
     except IpguardError as exc:
         _fail(str(exc))

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .errors import InputError
+from .errors import InputError, LimitExceededError
 from .model import Document, Kind, Skipped
 from .normalize import detect_kind, languages
 
@@ -179,7 +179,10 @@ def read_input(path: str, *, max_bytes: int, stdin: bytes | None = None) -> tupl
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if len(data) > max_bytes:
-        raise InputError(f"{name}: larger than the {max_bytes}-byte input limit")
+        raise LimitExceededError(
+            f"{name}: larger than the {max_bytes}-byte input limit (max_input_bytes)",
+            limit="max_input_bytes",
+        )
     if is_binary(data):
         raise InputError(f"{name}: binary input cannot be checked")
     return name, decode(data)
