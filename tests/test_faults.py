@@ -147,9 +147,7 @@ def test_limits_are_reported_never_an_allow(built_index: Path, tmp_path: Path) -
     finally:
         os.chdir(cwd)
     assert refused.exit_code == 2
-    assert (
-        "<stdin>: output of 11 bytes exceeds the 5-byte limit (max_input_bytes)" in refused.output
-    )
+    assert "<stdin>: larger than the 5-byte input limit (max_input_bytes)" in refused.output
 
 
 def _write_corpus(root: Path, files: int) -> None:
