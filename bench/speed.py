@@ -34,13 +34,19 @@ from ipguard.config import IndexConfig  # noqa: E402
 from ipguard.demo import disguise_python_function  # noqa: E402
 from ipguard.sketch import shingle_bytes, shingle_hash, sketch_windows  # noqa: E402
 
+# Peak RSS is read from /proc/self/status (VmHWM): getrusage's ru_maxrss would
+# carry the benchmark process's own peak across fork and exec.
+PEAK_RSS = (
+    "def peak_kb():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            return int(line.split()[1])\n"
+    "    return 0\n"
+)
 RUNNER = (
-    "import resource, sys\n"
-    "from ipguard.cli import main\n"
+    "import sys\n" + PEAK_RSS + "from ipguard.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "print(f'RSS {own} {kids}', file=sys.stderr)\n"
+    "print(f'RSS {peak_kb()} 0', file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
@@ -180,8 +186,7 @@ def outputs_for(
 
 
 CHECKER = (
-    "import json, resource, statistics, sys, time\n"
-    "from ipguard import Guard\n"
+    "import json, statistics, sys, time\n" + PEAK_RSS + "from ipguard import Guard\n"
     "outs = json.load(open(sys.argv[2]))\n"
     "with Guard.open(sys.argv[1]) as guard:\n"
     "    for text, _ in outs[:20]:\n"
@@ -192,7 +197,7 @@ CHECKER = (
     "        action = guard.check(text).action\n"
     "        times.append(time.perf_counter() - t)\n"
     "        blocked += copied and action == 'block'\n"
-    "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "rss = peak_kb()\n"
     "print(json.dumps({'times': times, 'blocked': blocked, 'rss_kb': rss}))\n"
 )
 
