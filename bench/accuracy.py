@@ -21,6 +21,7 @@ import io
 import json
 import random
 import re
+import statistics
 import sys
 import textwrap
 import time
@@ -28,12 +29,21 @@ import tokenize
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import sysconfig  # noqa: E402
 
 from common import discard_stale_index  # noqa: E402
+from peers import (  # noqa: E402
+    BOILERPLATE_FIELDS,
+    BOILERPLATE_NAMES,
+    CopydetectPeer,
+    NaivePeer,
+    boilerplate,
+)
 
 from ipguard import Guard, Policy  # noqa: E402
 from ipguard.demo import disguise_python_function  # noqa: E402
@@ -61,10 +71,16 @@ class Case:
     text: str
     kind: str | None = None
     language: str | None = None
+    #: Characters of `text` that copy protected material (positives only).
+    copied: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.positive and self.copied is None:
+            object.__setattr__(self, "copied", (0, len(self.text)))
 
 
 def python_functions(
-    paths: list[Path], min_lines: int, rng: random.Random, limit: int
+    paths: list[Path], min_lines: int, rng: random.Random, limit: int, per_file: int = 2
 ) -> list[str]:
     out: list[str] = []
     for path in paths:
@@ -79,7 +95,7 @@ def python_functions(
             for n in ast.walk(tree)
             if isinstance(n, ast.FunctionDef) and (n.end_lineno or 0) - n.lineno + 1 >= min_lines
         ]
-        for fn in rng.sample(fns, min(2, len(fns))):
+        for fn in rng.sample(fns, min(per_file, len(fns))):
             code = textwrap.dedent("\n".join(lines[fn.lineno - 1 : fn.end_lineno]))
             try:
                 body = strip_docstrings(code)
@@ -149,7 +165,7 @@ def edit_statements(code: str, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def partial(code: str, rng: random.Random) -> str | None:
+def partial(code: str, rng: random.Random) -> tuple[str, tuple[int, int]] | None:
     lines = rename_only(code).splitlines()
     share = rng.uniform(0.5, 0.7)
     count = max(3, int(len(lines) * share))
@@ -157,13 +173,9 @@ def partial(code: str, rng: random.Random) -> str | None:
     chunk = textwrap.dedent("\n".join(lines[start : start + count]))
     if len(chunk) < 200:
         return None
-    return (
-        FILLER_CODE
-        + "\n\ndef combined_step(state):\n"
-        + textwrap.indent(chunk, "    ")
-        + "\n"
-        + FILLER_CODE
-    )
+    head = FILLER_CODE + "\n\ndef combined_step(state):\n"
+    body = textwrap.indent(chunk, "    ")
+    return head + body + "\n" + FILLER_CODE, (len(head), len(head) + len(body))
 
 
 #: Negatives dropped because they really share code with the protected set.
@@ -209,12 +221,14 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
             edited = edit_statements(reformatted, rng)
         except (SyntaxError, tokenize.TokenError, IndentationError, ValueError):
             continue
+        head = "Sure:\n\n```python\n"
         cases.append(
             Case(
                 "code/verbatim-in-markdown",
                 True,
-                f"Sure:\n\n```python\n{code}\n```\nDone.",
+                f"{head}{code}\n```\nDone.",
                 "markdown",
+                copied=(len(head), len(head) + len(code)),
             )
         )
         cases.append(Case("code/renamed", True, renamed, "code", "python"))
@@ -222,14 +236,15 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
         cases.append(Case("code/edited-statements", True, edited, "code", "python"))
         piece = partial(code, rng)
         if piece:
-            cases.append(Case("code/partial", True, piece, "code", "python"))
+            text, span = piece
+            cases.append(Case("code/partial", True, text, "code", "python", copied=span))
     unindexed = sorted(
         p
         for p in STDLIB.glob("*/**/*.py")
         if not re.search(r"/(test|tests|idle_test|site-packages|lib2to3/tests)/", str(p))
     )
     shared = protected_lines(protected)
-    for code in python_functions(unindexed, 5, rng, negatives):
+    for code in python_functions(unindexed, 5, rng, negatives, per_file=6):
         if really_copied(code, shared):
             REMOVED_NEGATIVES.append(code)
             continue
@@ -288,7 +303,16 @@ def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
     cases: list[Case] = []
     for p in protected_paras[:limit]:
         before, after = rng.choice(filler), rng.choice(filler)
-        cases.append(Case("text/verbatim-in-prose", True, f"{before}\n\n{p}\n\n{after}", "text"))
+        start = len(before) + 2
+        cases.append(
+            Case(
+                "text/verbatim-in-prose",
+                True,
+                f"{before}\n\n{p}\n\n{after}",
+                "text",
+                copied=(start, start + len(p)),
+            )
+        )
         casing = re.sub(r"[,;:.]", lambda m: rng.choice(["", " -", "!", ";"]), p)
         casing = " ".join(w.upper() if rng.random() < 0.3 else w.lower() for w in casing.split())
         cases.append(Case("text/casing+punctuation", True, casing, "text"))
@@ -299,13 +323,39 @@ def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
                 start = rng.randrange(len(sents) - n + 1)
                 chunk = " ".join(sents[start : start + n])
                 if len(chunk) >= 200:
+                    start = len(before) + 1
                     cases.append(
-                        Case("text/sentences-in-prose", True, f"{before} {chunk} {after}", "text")
+                        Case(
+                            "text/sentences-in-prose",
+                            True,
+                            f"{before} {chunk} {after}",
+                            "text",
+                            copied=(start, start + len(chunk)),
+                        )
                     )
                     break
     for p in novel[:negatives]:
         cases.append(Case("text/novel", False, p, "text"))
     return cases
+
+
+def boilerplate_cases(rng: random.Random, count: int) -> list[Case]:
+    """Code that must never block: main guards, trivial methods, import blocks,
+    licence headers, getters and setters, with random names."""
+    cases = []
+    for i in range(count):
+        language, text = boilerplate(
+            i, rng.choice(BOILERPLATE_NAMES), rng.choice(BOILERPLATE_FIELDS)
+        )
+        cases.append(Case("code/boilerplate", False, text, "code", language))
+    return cases
+
+
+def protected_documents() -> list[tuple[str, str]]:
+    """The protected set as files, for the peers."""
+    extra = sorted(LICENCES.glob("*")) + sorted((ROOT / "corpora" / "protected").glob("*.md"))
+    paths = sorted(STDLIB.glob("*.py")) + [p for p in extra if p.is_file()]
+    return [(str(p), p.read_text(encoding="utf-8", errors="replace")) for p in paths]
 
 
 def build_bench_background(path: Path) -> None:
@@ -354,14 +404,19 @@ def main() -> int:
     parser.add_argument("--rarity-scale", type=float, default=Policy().rarity_scale)
     parser.add_argument("--common", type=int, default=Policy().common_across_documents)
     parser.add_argument("--tag", default="", help="suffix of the report files")
+    parser.add_argument("--no-peers", action="store_true", help="skip datasketch and copydetect")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     CACHE.mkdir(parents=True, exist_ok=True)
     index = CACHE / "accuracy.ipguard.db"
     t0 = time.perf_counter()
     build_index(index)
-    n_pos, n_neg = (40, 200) if args.quick else (150, 1000)
-    cases = code_cases(rng, n_pos, n_neg) + text_cases(rng, n_pos, n_neg // 2)
+    n_pos, n_neg = (40, 200) if args.quick else (150, 2000)
+    cases = (
+        code_cases(rng, n_pos, n_neg)
+        + text_cases(rng, n_pos, n_neg // 2)
+        + boilerplate_cases(rng, 60 if args.quick else 240)
+    )
     background = None
     if args.background == "auto":
         background = str(CACHE / "background.npz")
@@ -373,9 +428,16 @@ def main() -> int:
         background=background, rarity_scale=args.rarity_scale, common_across_documents=args.common
     )
     results: list[tuple[Case, Analysis]] = []
+    coverage: list[tuple[float, float]] = []  # (share of copied chars redacted, extra share)
     with Guard.open(str(index), policy=policy) as guard:
         for case in cases:
-            results.append((case, guard.analyse(case.text, kind=case.kind, language=case.language)))  # type: ignore[arg-type]
+            analysis = guard.analyse(case.text, kind=case.kind, language=case.language)  # type: ignore[arg-type]
+            results.append((case, analysis))
+            if case.positive and case.copied:
+                verdict = guard.decide(analysis)
+                acting = [m.output_span for m in verdict.matches if m.action in ("block", "redact")]
+                if acting:
+                    coverage.append(redaction_coverage(case.copied, acting))
     elapsed = time.perf_counter() - t0
     default = policy
     table = evaluate(results, default)
@@ -398,52 +460,153 @@ def main() -> int:
         "cases": len(cases),
         "seconds": round(elapsed, 1),
         "groups": table,
+        "overall": {"ipguard": overall(table)},
+        "redaction": {
+            "cases": len(coverage),
+            "mean_share_of_copied_chars_covered": round(statistics.mean(c for c, _ in coverage), 4)
+            if coverage
+            else None,
+            "mean_extra_beyond_copied": round(statistics.mean(e for _, e in coverage), 4)
+            if coverage
+            else None,
+        },
     }
+    if not args.no_peers:
+        documents = protected_documents()
+        report["peers"] = {}
+        for peer_class in (NaivePeer, CopydetectPeer):
+            peer = peer_class(documents)
+            groups: dict[str, list[int]] = {}
+            for case in cases:
+                hit = peer.acts(case.text, code=case.kind != "text")
+                groups.setdefault(case.group, [0, 0])
+                groups[case.group][0] += int(hit)
+                groups[case.group][1] += 1
+            peer_table = {
+                g: {"rate": h / n, "hits": h, "cases": n} for g, (h, n) in sorted(groups.items())
+            }
+            report["peers"][peer.name] = peer_table
+            report["overall"][peer.name] = overall(peer_table)
     if args.sweep:
         # Channels are swept apart: code thresholds on code cases, prose on prose.
         sweep = []
-        for code_min in (6, 8, 10, 12, 14, 16, 20, 24):
+        for code_min in (6, 8, 10, 12, 14, 16, 20, 24, 28, 32):
             for short in (4, 6, 8, 10, 12, 16):
                 if short > code_min:
                     continue
                 text_min = code_min * 3 // 4
-                policy = replace(
+                swept = replace(
                     default,
                     min_code_evidence=code_min,
                     min_text_evidence=text_min,
                     min_short_evidence=short,
                 )
-                t = evaluate(results, policy)
+                t = evaluate(results, swept)
                 sweep.append(
                     {
                         "min_code_evidence": code_min,
                         "min_text_evidence": text_min,
                         "min_short_evidence": short,
                         **{g: round(v["rate"], 4) for g, v in t.items()},
+                        **{f"overall_{k}": v for k, v in overall(t).items()},
                     }
                 )
         report["sweep"] = sweep
     REPORTS.mkdir(parents=True, exist_ok=True)
+    if args.sweep:
+        plot(report["sweep"], default.min_short_evidence, REPORTS / f"accuracy{args.tag}.png")
     (REPORTS / f"accuracy{args.tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# Accuracy benchmark",
         "",
         f"`python bench/accuracy.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
         + f" — {len(cases)} cases, seed {args.seed}; background: {report['background']}; "
-        f"rarity_scale {args.rarity_scale}, common_across_documents {args.common}.",
+        f"rarity_scale {args.rarity_scale}, common_across_documents {args.common}; "
+        f"{len(REMOVED_NEGATIVES)} negatives removed as real copies of the protected set.",
         "",
-        "| group | positive | acted on | cases | rate |",
-        "|---|---|---|---|---|",
     ]
+    tools = ["ipguard", *report.get("peers", {})]
+    lines.append("| group | positive | " + " | ".join(tools) + " | cases |")
+    lines.append("|---|---|" + "---|" * len(tools) + "---|")
     for g, v in table.items():
-        pos = "yes" if not g.endswith("novel") else "no"
-        lines.append(f"| {g} | {pos} | {v['hits']} | {v['cases']} | {v['rate']:.3f} |")
+        pos = "no" if g.endswith(("novel", "boilerplate")) else "yes"
+        rates = [f"{v['rate']:.3f}"] + [f"{report['peers'][t][g]['rate']:.3f}" for t in tools[1:]]
+        lines.append(f"| {g} | {pos} | " + " | ".join(rates) + f" | {v['cases']} |")
+    lines += ["", "| overall | " + " | ".join(tools) + " |", "|---|" + "---|" * len(tools)]
+    for metric in ("precision", "recall", "f1", "false_positive_rate"):
+        values = " | ".join(f"{report['overall'][t][metric]:.3f}" for t in tools)
+        lines.append(f"| {metric} | {values} |")
+    red = report["redaction"]
+    lines += [
+        "",
+        f"Redaction (ipguard, {red['cases']} acted-on copies): covers "
+        f"{red['mean_share_of_copied_chars_covered']} of the copied characters on average and "
+        f"adds {red['mean_extra_beyond_copied']} of their length beyond them.",
+    ]
+    if args.sweep:
+        lines += ["", f"Precision and recall against the threshold: accuracy{args.tag}.png."]
     (REPORTS / f"accuracy{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    if args.sweep:
-        for row in report["sweep"]:
-            print(row)
     return 0
+
+
+def overall(table: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Micro-averaged precision, recall, F1 and false-positive rate over all cases."""
+    tp = fn = fp = tn = 0
+    for group, v in table.items():
+        hits, cases = int(v["hits"]), int(v["cases"])
+        if group.endswith(("novel", "boilerplate")):
+            fp, tn = fp + hits, tn + cases - hits
+        else:
+            tp, fn = tp + hits, fn + cases - hits
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "false_positive_rate": round(fp / (fp + tn), 4) if fp + tn else 0.0,
+    }
+
+
+def redaction_coverage(
+    copied: tuple[int, int], spans: list[tuple[int, int]]
+) -> tuple[float, float]:
+    """(Share of the copied characters redacted, redacted characters outside them / copied)."""
+    marked = np.zeros(max(copied[1], *(end for _, end in spans)) + 1, dtype=bool)
+    for start, end in spans:
+        marked[start:end] = True
+    length = max(1, copied[1] - copied[0])
+    inside = int(marked[copied[0] : copied[1]].sum())
+    return inside / length, (int(marked.sum()) - inside) / length
+
+
+def plot(sweep: list[dict], short: int, path: Path) -> None:
+    """Precision and recall against the code evidence threshold (prose at three quarters)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(
+        (r for r in sweep if r["min_short_evidence"] == min(short, r["min_code_evidence"])),
+        key=lambda r: r["min_code_evidence"],
+    )
+    x = [r["min_code_evidence"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(x, [r["overall_precision"] for r in rows], marker="o", label="precision")
+    ax.plot(x, [r["overall_recall"] for r in rows], marker="s", label="recall")
+    ax.plot(x, [r["overall_f1"] for r in rows], marker="^", linestyle="--", label="F1")
+    ax.set_xlabel("minimum code evidence (distinct matched shingles; prose at 3/4)")
+    ax.set_ylabel("share of cases")
+    ax.set_ylim(0.5, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("ipguard on the bench/accuracy.py cases")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
