@@ -116,3 +116,15 @@ def test_detect_kind_and_language() -> None:
     assert detect_kind("Text\n```js\nlet a = 1;\n```") == "markdown"
     assert detect_language("package main\n\nfunc main() {\n\tx := 1\n}") == "go"
     assert detect_language('#include <stdio.h>\nint main(void) { printf("hi"); }') == "c"
+
+
+def test_python_names_the_snippet_neither_binds_nor_imports_are_placeholders() -> None:
+    # A partial copy uses the parameters of a function it leaves out: they must
+    # normalize as they do in the full protected function.
+    full = "def f(items, limit):\n    total = helper(items)\n    return min(total, limit)\n"
+    part = "    total = helper(items)\n    return min(total, limit)\n"
+    full_tokens = normalize(full, language="python").code.tokens
+    part_tokens = normalize(part.replace("    ", ""), language="python").code.tokens
+    assert full_tokens[-len(part_tokens) :] == part_tokens
+    kept = normalize("import os\nx = os.sep + len(y)\n", language="python").code.tokens
+    assert "os" in kept and "len" in kept and "sep" in kept and "y" not in kept

@@ -149,6 +149,11 @@ def code_tokens(
         return f"{spec.name} parser failed; lexical fallback used"
     to_char = ByteToChar(segment, start)
     leaves, bound, error_bytes = _walk(tree.root_node, spec, data)
+    imported = {
+        tok
+        for kind, _, tok, _, _, parent, _ in leaves
+        if kind == 0 and parent in spec.import_parents
+    }
     if data and error_bytes > MAX_ERROR_SHARE * len(data):
         lexical_tokens(text, start, end, code, prose)
         return f"{spec.name} parse mostly failed; lexical fallback used"
@@ -162,9 +167,17 @@ def code_tokens(
             raw = tok
             if (
                 node_type in local
-                and tok in bound
                 and (parent, field) not in keep
                 and previous not in member
+                and (
+                    tok in bound
+                    or (
+                        spec.free_names_local
+                        and tok not in imported
+                        and tok not in spec.known_globals
+                        and parent not in spec.import_parents
+                    )
+                )
             ):
                 tok = PLACEHOLDER
             previous = raw

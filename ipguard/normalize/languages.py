@@ -9,6 +9,7 @@ abstracting every identifier raised false positives on novel code from about
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import os
 from collections.abc import Callable
@@ -38,6 +39,13 @@ class LanguageSpec:
     #: An identifier right after `.`, `?.` or `::` names a member and keeps its
     #: name (for grammars whose member accesses carry no field names).
     keep_after_dot: bool = False
+    #: Names the language itself provides (builtins); with `free_names_local`,
+    #: any other name that the snippet neither binds nor imports is taken for a
+    #: local of a scope the snippet leaves out (a partial copy's parameters).
+    known_globals: frozenset[str] = frozenset()
+    free_names_local: bool = False
+    #: Parent node types of identifiers that name imported modules and symbols.
+    import_parents: frozenset[str] = frozenset()
 
 
 _JS_BINDERS: dict[str, tuple[str, ...]] = {
@@ -86,6 +94,9 @@ SPECS: tuple[LanguageSpec, ...] = (
         },
         keep_positions=frozenset({("attribute", "attribute"), ("keyword_argument", "name")}),
         docstring_parents=("module", "block"),
+        known_globals=frozenset(dir(builtins)) | {"__file__", "__name__", "__all__", "__doc__"},
+        free_names_local=True,
+        import_parents=frozenset({"dotted_name", "aliased_import"}),
     ),
     LanguageSpec(
         "javascript",
