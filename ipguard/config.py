@@ -169,9 +169,9 @@ class Policy:
     action: Action = "block"
     #: Distinct matched code shingles (4 tokens each) needed to act. Swept on
     #: bench/accuracy.py --sweep (6..32, no background, shared-structure cap 8,
-    #: 1,361 novel functions): 24 blocks 1.0% of novel code with recall 0.99-1.00
-    #: on verbatim, renamed and reformatted copies; 20 blocks 1.5% and gains
-    #: edited copies (0.87 vs 0.81); 28 blocks no less (bench/reports/accuracy.md).
+    #: 1,361 novel functions): 24 blocks 0.8% of novel code with recall 1.00 on
+    #: verbatim, renamed and reformatted copies; 20 blocks 1.0% and gains edited
+    #: copies (0.89 vs 0.82); 28 blocks no less and loses copies (bench/reports/accuracy.md).
     min_code_evidence: int = 24
     #: Distinct matched word shingles (3 words each) needed to act; on the same
     #: benchmark prose recall stayed 0.94-1.00 and novel prose 1.4% at 15..24.
@@ -182,8 +182,8 @@ class Policy:
     short_coverage: float = 0.8
     #: Floor on evidence for the coverage rule, so one-liners never block. On the
     #: same sweep 12 is the lowest value that blocks none of the 240 boilerplate
-    #: cases (10 blocked 2.5%: property getter/setter pairs); 16 loses partial
-    #: copies (0.66 vs 0.69) for no fewer false positives.
+    #: cases (10 blocked 12.5%: property pairs, main guards); 16 loses partial
+    #: copies (0.75 vs 0.78) for 0.1 points fewer false positives.
     min_short_evidence: int = 12
     #: Similarity a short match needs: it must be a near-exact copy.
     short_similarity: float = 0.8
