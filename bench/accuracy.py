@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import sysconfig  # noqa: E402
 
+import polyglot  # noqa: E402
 from common import discard_stale_index  # noqa: E402
 from peers import (  # noqa: E402
     BOILERPLATE_FIELDS,
@@ -73,6 +74,14 @@ class Case:
     language: str | None = None
     #: Characters of `text` that copy protected material (positives only).
     copied: tuple[int, int] | None = None
+
+    @property
+    def extension(self) -> str:
+        """File extension the peers see (copydetect picks its lexer by it)."""
+        if self.kind == "text":
+            return ".txt"
+        lang = next((lg for lg in polyglot.LANGUAGES if lg.name == self.language), None)
+        return lang.extension if lang else ".py"
 
     def __post_init__(self) -> None:
         if self.positive and self.copied is None:
@@ -180,11 +189,13 @@ def partial(code: str, rng: random.Random) -> tuple[str, tuple[int, int]] | None
 
 #: Negatives dropped because they really share code with the protected set.
 REMOVED_NEGATIVES: list[str] = []
+#: Languages whose protected material is missing on this machine.
+SKIPPED_LANGUAGES: list[str] = []
 
 
 def _significant(line: str) -> str | None:
     text = line.strip()
-    if len(text) < 25 or text.startswith(("#", '"', "'")):
+    if len(text) < 25 or text.startswith(("#", '"', "'", "//", "/*", "*")):
         return None
     return text
 
@@ -199,9 +210,19 @@ def protected_lines(paths: list[Path]) -> set[str]:
     return lines
 
 
-def really_copied(code: str, shared: set[str]) -> bool:
+def protected_text(paths: list[Path]) -> str:
+    """The protected files as one lower-case string with whitespace collapsed."""
+    return "\n".join(
+        re.sub(r"\s+", " ", p.read_text(encoding="utf-8", errors="replace")).lower() for p in paths
+    )
+
+
+def really_copied(code: str, shared: set[str], whole: str = "") -> bool:
     """A vendored or upstream copy: three consecutive significant lines found verbatim,
-    or a third of them. Renamed code cannot pass this test, so it only removes copies."""
+    or a third of them, or a sentence of its documentation (see `really_quoted`).
+    Renamed code cannot pass these tests, so they only remove copies."""
+    if whole and really_quoted(code, whole):
+        return True
     significant = [t for line in code.splitlines() if (t := _significant(line)) is not None]
     hits = [t in shared for t in significant]
     run = best = 0
@@ -243,12 +264,61 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
         for p in STDLIB.glob("*/**/*.py")
         if not re.search(r"/(test|tests|idle_test|site-packages|lib2to3/tests)/", str(p))
     )
-    shared = protected_lines(protected)
+    shared, whole = protected_lines(protected), protected_text(protected)
     for code in python_functions(unindexed, 5, rng, negatives, per_file=6):
-        if really_copied(code, shared):
+        if really_copied(code, shared, whole):
             REMOVED_NEGATIVES.append(code)
             continue
         cases.append(Case("code/novel", False, code, "code", "python"))
+    return cases
+
+
+def polyglot_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
+    """The same mutations in C, C++, JavaScript and TypeScript (bench/polyglot.py)."""
+    cases: list[Case] = []
+    for lang in polyglot.LANGUAGES:
+        protected = lang.protected()
+        if not protected:
+            SKIPPED_LANGUAGES.append(lang.name)
+            continue
+        found = [f for path in protected for f in polyglot.functions(path, lang.name, 8)]
+        rng.shuffle(found)
+        for code in found[:limit]:
+            reformatted = polyglot.reformat(code, lang.name, rng)
+            head = f"Here you go:\n\n```{lang.fence}\n"
+            cases += [
+                Case(
+                    "code/verbatim-in-markdown",
+                    True,
+                    f"{head}{code}\n```\nDone.",
+                    "markdown",
+                    copied=(len(head), len(head) + len(code)),
+                ),
+                Case("code/renamed", True, polyglot.rename(code, lang.name), "code", lang.name),
+                Case("code/renamed+reformatted", True, reformatted, "code", lang.name),
+                Case(
+                    "code/edited-statements",
+                    True,
+                    polyglot.edit(reformatted, lang.inserted, rng),
+                    "code",
+                    lang.name,
+                ),
+            ]
+            piece = polyglot.partial(code, lang, rng)
+            if piece:
+                cases.append(Case("code/partial", True, piece[0], "code", lang.name, piece[1]))
+        shared, whole = protected_lines(protected), protected_text(protected)
+        novel = [f for path in lang.novel() for f in polyglot.functions(path, lang.name, 5)]
+        rng.shuffle(novel)
+        kept = 0
+        for code in dict.fromkeys(novel):
+            if kept >= negatives:
+                break
+            if really_copied(code, shared, whole):
+                REMOVED_NEGATIVES.append(code)
+                continue
+            cases.append(Case("code/novel", False, code, "code", lang.name))
+            kept += 1
     return cases
 
 
@@ -271,7 +341,17 @@ def substitute_words(p: str, rng: random.Random) -> str:
     return " ".join(sents)
 
 
+def package_descriptions() -> list[str]:
+    """Long descriptions of the installed packages (their METADATA bodies)."""
+    texts = []
+    for meta in sorted(Path(sysconfig.get_paths()["purelib"]).glob("*.dist-info/METADATA")):
+        body = meta.read_text(encoding="utf-8", errors="replace").partition("\n\n")[2]
+        texts.append(body)
+    return texts
+
+
 def novel_prose(rng: random.Random, limit: int) -> list[str]:
+    """Docstring paragraphs of the unindexed stdlib packages and package descriptions."""
     unindexed = sorted(
         p
         for p in STDLIB.glob("*/**/*.py")
@@ -288,18 +368,37 @@ def novel_prose(rng: random.Random, limit: int) -> list[str]:
                 doc = ast.get_docstring(node)
                 if doc:
                     docs.extend(paragraphs(doc, 160))
+    for body in package_descriptions():
+        # Prose paragraphs only: markup-heavy blocks (tables, code, badges) are not prose.
+        docs.extend(p for p in paragraphs(body, 160) if not re.search(r"[|<>{}`]|\]\(|::", p))
+    docs = list(dict.fromkeys(docs))
     rng.shuffle(docs)
     return docs[:limit]
 
 
+def really_quoted(paragraph: str, protected: str) -> bool:
+    """A negative that quotes the protected prose: one of its sentences (60+
+    characters) found in it verbatim, ignoring case and spacing."""
+    for sentence in sentences(paragraph):
+        text = re.sub(r"\s+", " ", sentence).strip().lower()
+        if len(text) >= 60 and text in protected:
+            return True
+    return False
+
+
 def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
     protected_paras: list[str] = []
+    whole: list[str] = []
     for path in sorted(LICENCES.glob("*")) + sorted((ROOT / "corpora" / "protected").glob("*.md")):
         if path.is_file():
-            protected_paras.extend(paragraphs(path.read_text(encoding="utf-8", errors="replace")))
+            text = path.read_text(encoding="utf-8", errors="replace")
+            protected_paras.extend(paragraphs(text))
+            whole.append(re.sub(r"\s+", " ", text).lower())
+    protected_text = "\n".join(whole)
     rng.shuffle(protected_paras)
-    filler = novel_prose(random.Random(99), 400)
-    novel = novel_prose(rng, negatives + 400)[400:]
+    # Filler around copied paragraphs and the negatives come from one pool, disjoint.
+    pool = novel_prose(rng, 100_000)
+    filler, novel = pool[:300], pool[300:]
     cases: list[Case] = []
     for p in protected_paras[:limit]:
         before, after = rng.choice(filler), rng.choice(filler)
@@ -334,8 +433,15 @@ def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
                         )
                     )
                     break
-    for p in novel[:negatives]:
+    kept = 0
+    for p in novel:
+        if kept >= negatives:
+            break
+        if really_quoted(p, protected_text):
+            REMOVED_NEGATIVES.append(p)
+            continue
         cases.append(Case("text/novel", False, p, "text"))
+        kept += 1
     return cases
 
 
@@ -355,7 +461,13 @@ def protected_documents() -> list[tuple[str, str]]:
     """The protected set as files, for the peers."""
     extra = sorted(LICENCES.glob("*")) + sorted((ROOT / "corpora" / "protected").glob("*.md"))
     paths = sorted(STDLIB.glob("*.py")) + [p for p in extra if p.is_file()]
-    return [(str(p), p.read_text(encoding="utf-8", errors="replace")) for p in paths]
+    docs = [(str(p), p.read_text(encoding="utf-8", errors="replace")) for p in paths]
+    for lang in polyglot.LANGUAGES:
+        docs += [
+            (str(p.with_suffix(p.suffix + lang.extension)), p.read_text(errors="replace"))
+            for p in lang.protected()
+        ]
+    return docs
 
 
 def build_bench_background(path: Path) -> None:
@@ -371,9 +483,26 @@ def build_index(path: Path) -> None:
     with Guard.open(str(path), create=True) as guard:
         guard.index_paths([str(p) for p in sorted(STDLIB.glob("*.py"))], license="PSF-2.0")
         guard.index_paths([str(LICENCES), str(ROOT / "corpora" / "protected")], license="various")
+        for lang in polyglot.LANGUAGES:
+            # Explicit languages: libstdc++'s headers have no extension or `.h`.
+            files = [(str(p), p.read_text(errors="replace")) for p in lang.protected()]
+            guard.index_texts(files, language=lang.name, license="various")
 
 
-def evaluate(results: list[tuple[Case, Analysis]], policy: Policy) -> dict[str, dict[str, float]]:
+def case_language(case: Case) -> str:
+    """The language of a case's copied or novel code ('prose' for text cases)."""
+    if case.kind == "text":
+        return "prose"
+    if case.language:
+        return case.language
+    fence = re.search(r"```(\w+)", case.text)
+    tag = fence.group(1) if fence else "python"
+    return next((lg.name for lg in polyglot.LANGUAGES if lg.fence == tag), "python")
+
+
+def evaluate(
+    results: list[tuple[Case, Analysis]], policy: Policy, by_language: bool = False
+) -> dict[str, dict[str, float]]:
     groups: dict[str, list[int]] = {}
     for case, analysis in results:
         action = "allow"
@@ -382,9 +511,10 @@ def evaluate(results: list[tuple[Case, Analysis]], policy: Policy) -> dict[str, 
             if SEVERITY[a] > SEVERITY[action]:
                 action = a
         hit = action in ("block", "redact")
-        groups.setdefault(case.group, [0, 0])
-        groups[case.group][0] += int(hit)
-        groups[case.group][1] += 1
+        group = f"{case.group} [{case_language(case)}]" if by_language else case.group
+        groups.setdefault(group, [0, 0])
+        groups[group][0] += int(hit)
+        groups[group][1] += 1
     return {g: {"rate": h / n, "hits": h, "cases": n} for g, (h, n) in sorted(groups.items())}
 
 
@@ -414,6 +544,7 @@ def main() -> int:
     n_pos, n_neg = (40, 200) if args.quick else (150, 2000)
     cases = (
         code_cases(rng, n_pos, n_neg)
+        + polyglot_cases(rng, n_pos // 3, n_neg // 8)
         + text_cases(rng, n_pos, n_neg // 2)
         + boilerplate_cases(rng, 60 if args.quick else 240)
     )
@@ -460,6 +591,8 @@ def main() -> int:
         "cases": len(cases),
         "seconds": round(elapsed, 1),
         "groups": table,
+        "groups_by_language": evaluate(results, default, by_language=True),
+        "languages_skipped": SKIPPED_LANGUAGES,
         "overall": {"ipguard": overall(table)},
         "redaction": {
             "cases": len(coverage),
@@ -478,7 +611,7 @@ def main() -> int:
             peer = peer_class(documents)
             groups: dict[str, list[int]] = {}
             for case in cases:
-                hit = peer.acts(case.text, code=case.kind != "text")
+                hit = peer.acts(case.text, extension=case.extension)
                 groups.setdefault(case.group, [0, 0])
                 groups[case.group][0] += int(hit)
                 groups[case.group][1] += 1
@@ -536,6 +669,11 @@ def main() -> int:
     for metric in ("precision", "recall", "f1", "false_positive_rate"):
         values = " | ".join(f"{report['overall'][t][metric]:.3f}" for t in tools)
         lines.append(f"| {metric} | {values} |")
+    lines += ["", "ipguard by language:", "", "| group | rate | cases |", "|---|---|---|"]
+    for g, v in report["groups_by_language"].items():
+        lines.append(f"| {g} | {v['rate']:.3f} | {v['cases']} |")
+    if SKIPPED_LANGUAGES:
+        lines += ["", f"Skipped (no material on this machine): {', '.join(SKIPPED_LANGUAGES)}."]
     red = report["redaction"]
     lines += [
         "",

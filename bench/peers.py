@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 
@@ -32,7 +33,7 @@ class NaivePeer:
         m.update_batch(grams)
         return m
 
-    def acts(self, text: str, *, code: bool) -> bool:
+    def acts(self, text: str, *, extension: str) -> bool:
         return bool(self.lsh.query(self._sketch(text)))
 
 
@@ -46,20 +47,18 @@ class CopydetectPeer:
 
         self._fingerprint_class = CodeFingerprint
         self._compare = compare_files
-        self.documents = [self._fingerprint(name.endswith(".py"), text) for name, text in documents]
+        self.documents = [self._fingerprint(Path(name).suffix, text) for name, text in documents]
         self.by_hash: dict[int, list[int]] = {}
         for i, fp in enumerate(self.documents):
             for h in set(fp.hashes):
                 self.by_hash.setdefault(h, []).append(i)
 
-    def _fingerprint(self, code: bool, text: str) -> Any:
-        return self._fingerprint_class(
-            "case.py" if code else "case.txt", 25, 1, fp=io.StringIO(text)
-        )
+    def _fingerprint(self, extension: str, text: str) -> Any:
+        return self._fingerprint_class(f"case{extension}", 25, 1, fp=io.StringIO(text))
 
-    def acts(self, text: str, *, code: bool) -> bool:
+    def acts(self, text: str, *, extension: str) -> bool:
         try:
-            fp = self._fingerprint(code, text)
+            fp = self._fingerprint(extension, text)
         except Exception:  # copydetect failing on an input counts as no detection
             return False
         candidates = {i for h in set(fp.hashes) for i in self.by_hash.get(h, ())}

@@ -154,9 +154,15 @@ def code_tokens(
         for kind, _, tok, _, _, parent, _ in leaves
         if kind == 0 and parent in spec.import_parents
     }
+    note = None
     if data and error_bytes > MAX_ERROR_SHARE * len(data):
-        lexical_tokens(text, start, end, code, prose)
-        return f"{spec.name} parse mostly failed; lexical fallback used"
+        if not spec.free_names_local:
+            lexical_tokens(text, start, end, code, prose)
+            return f"{spec.name} parse mostly failed; lexical fallback used"
+        # Names are placeholders unless known anyway, so the binding analysis
+        # that a broken parse spoils matters little: the grammar's own tokens
+        # (strings, numbers, comments) still beat the lexical fallback's.
+        note = f"{spec.name} parse mostly failed; tokens kept, names taken for locals"
     keep = spec.keep_positions
     local = spec.local_identifiers
     member = _MEMBER_ACCESS if spec.keep_after_dot else frozenset()
@@ -192,7 +198,7 @@ def code_tokens(
             _prose(text, cs, ce, prose)
         else:  # number
             code.append((NUMBER, cs, ce))
-    return None
+    return note
 
 
 def _prose(text: str, start: int, end: int, prose: list[tuple[str, int, int]]) -> None:

@@ -66,6 +66,50 @@ _JS_LOCALS = (
     "shorthand_property_identifier_pattern",
     "shorthand_property_identifier",
 )
+
+
+#: Globals of the ECMAScript standard library and of the common hosts (browser,
+#: Node). Any other name a snippet uses without binding or importing it is
+#: taken for a local of a scope the snippet leaves out.
+def _names(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_JS_GLOBALS = _names(
+    """
+    Array ArrayBuffer Atomics BigInt BigInt64Array BigUint64Array Boolean DataView Date
+    Error EvalError FinalizationRegistry Float32Array Float64Array Function Infinity
+    Int8Array Int16Array Int32Array Intl JSON Map Math NaN Number Object Promise Proxy
+    RangeError ReferenceError Reflect RegExp Set SharedArrayBuffer String Symbol
+    SyntaxError TypeError URIError Uint8Array Uint8ClampedArray Uint16Array Uint32Array
+    WeakMap WeakRef WeakSet arguments decodeURI decodeURIComponent encodeURI
+    encodeURIComponent escape eval globalThis isFinite isNaN parseFloat parseInt
+    undefined unescape this super null true false
+    AbortController Blob Buffer URL URLSearchParams TextDecoder TextEncoder clearInterval
+    clearTimeout console crypto document exports fetch global localStorage location
+    module navigator performance process queueMicrotask require setImmediate
+    setInterval setTimeout structuredClone window
+    """
+)
+_JS_IMPORTS = frozenset({"import_specifier", "import_clause", "namespace_import"})
+#: Names of the C and C++ standard libraries (and their usual macros) that a
+#: snippet uses without declaring them; any other undeclared name is taken for
+#: a local, parameter or sibling function of the file the snippet came from.
+_C_GLOBALS = _names(
+    """
+    NULL EOF errno stdin stdout stderr assert offsetof va_start va_end va_arg va_copy
+    true false bool INT_MAX INT_MIN UINT_MAX LONG_MAX LONG_MIN SIZE_MAX CHAR_BIT
+    memcpy memmove memset memcmp memchr strlen strnlen strcmp strncmp strcpy strncpy
+    strcat strncat strchr strrchr strstr strdup strndup strtok strerror malloc calloc
+    realloc free printf fprintf sprintf snprintf vprintf vfprintf vsnprintf puts fputs
+    putchar fputc getchar fgetc fgets fopen fclose fread fwrite fseek ftell fflush
+    perror exit abort atexit atoi atol strtol strtoul strtoll strtoull strtod qsort
+    bsearch abs labs isalpha isdigit isspace isalnum isupper islower isxdigit toupper
+    tolower time clock read write open close pthread_mutex_lock pthread_mutex_unlock
+    std move forward swap begin end size make_pair make_tuple make_shared make_unique
+    cout cerr endl min max get
+    """
+)
 _C_BINDERS: dict[str, tuple[str, ...]] = {
     "function_definition": ("declarator",),
     "declaration": ("declarator",),
@@ -106,6 +150,9 @@ SPECS: tuple[LanguageSpec, ...] = (
         ("js", "jsx", "node", "nodejs"),
         binders=_JS_BINDERS,
         local_identifiers=_JS_LOCALS,
+        known_globals=_JS_GLOBALS,
+        free_names_local=True,
+        import_parents=_JS_IMPORTS,
     ),
     LanguageSpec(
         "typescript",
@@ -115,6 +162,9 @@ SPECS: tuple[LanguageSpec, ...] = (
         ("ts",),
         binders=_JS_BINDERS,
         local_identifiers=_JS_LOCALS,
+        known_globals=_JS_GLOBALS,
+        free_names_local=True,
+        import_parents=_JS_IMPORTS,
     ),
     LanguageSpec(
         "tsx",
@@ -124,6 +174,9 @@ SPECS: tuple[LanguageSpec, ...] = (
         (),
         binders=_JS_BINDERS,
         local_identifiers=_JS_LOCALS,
+        known_globals=_JS_GLOBALS,
+        free_names_local=True,
+        import_parents=_JS_IMPORTS,
     ),
     LanguageSpec(
         "java",
@@ -143,7 +196,17 @@ SPECS: tuple[LanguageSpec, ...] = (
         },
         keep_positions=frozenset({("field_access", "field")}),
     ),
-    LanguageSpec("c", "tree_sitter_c", "language", (".c", ".h"), (), binders=_C_BINDERS),
+    LanguageSpec(
+        "c",
+        "tree_sitter_c",
+        "language",
+        (".c", ".h"),
+        (),
+        binders=_C_BINDERS,
+        keep_after_dot=True,
+        known_globals=_C_GLOBALS,
+        free_names_local=True,
+    ),
     LanguageSpec(
         "cpp",
         "tree_sitter_cpp",
@@ -151,6 +214,9 @@ SPECS: tuple[LanguageSpec, ...] = (
         (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".c++", ".h++"),
         ("c++", "cxx", "cc"),
         binders=_C_BINDERS,
+        keep_after_dot=True,
+        known_globals=_C_GLOBALS,
+        free_names_local=True,
     ),
     LanguageSpec(
         "go",
