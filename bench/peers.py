@@ -37,6 +37,12 @@ class NaivePeer:
         return bool(self.lsh.query(self._sketch(text)))
 
 
+def _extension(name: str) -> str:
+    """The file's extension when it names code, else .txt (copydetect lexes by it)."""
+    suffix = Path(name).suffix
+    return suffix if suffix in {".py", ".c", ".cpp", ".js", ".ts", ".java"} else ".txt"
+
+
 class CopydetectPeer:
     """copydetect's defaults: noise threshold 25, guarantee 25, reported from 0.33 similarity."""
 
@@ -47,7 +53,7 @@ class CopydetectPeer:
 
         self._fingerprint_class = CodeFingerprint
         self._compare = compare_files
-        self.documents = [self._fingerprint(Path(name).suffix, text) for name, text in documents]
+        self.documents = [self._fingerprint(_extension(name), text) for name, text in documents]
         self.by_hash: dict[int, list[int]] = {}
         for i, fp in enumerate(self.documents):
             for h in set(fp.hashes):

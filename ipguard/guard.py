@@ -19,11 +19,11 @@ from .index import Index, content_hash, prepare_document
 from .ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, walk
 from .model import Document, IndexReport, IndexStats, Kind, Skipped, Verdict
 from .normalize import normalize
-from .policy import apply, decide
+from .policy import apply, decide, region_strength
 from .pragma import exempt_spans
 from .sketch import TokenHasher, shingle_hashes
 from .stores import DocumentInfo, DocumentRecord
-from .verify import Region, shingle_positions, verify, weighted_evidence
+from .verify import Region, rank_documents, shingle_positions, verify, weighted_evidence
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,12 @@ class Analysis:
     notes: tuple[str, ...]
     #: Character spans of each channel's tokens (for the streaming guard's holdback).
     channel_spans: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+#: Candidate documents verified first; the others only when one of these gives
+#: a region strong enough to flag or act on. Set on bench/accuracy.py and
+#: bench/speed.py (see the constant's commit).
+SCREEN_DOCUMENTS = 4
 
 
 class Guard:
@@ -347,8 +353,26 @@ class Guard:
             def load(doc_id: int, _channel: str = cands.channel) -> Any:
                 return store.load_channel(doc_id, _channel)
 
+            ranked = rank_documents(cands)
+            tokens_in_channel = len(query.ids)
             try:
-                found = verify(query, cands, load, cfg, deadline=deadline)
+                found = verify(
+                    query, cands, load, cfg, documents=ranked[:SCREEN_DOCUMENTS], deadline=deadline
+                )
+                # The rest only matter when something may act: they can add a
+                # match, and they tell structure shared by many documents
+                # (common_across_documents) from a copy.
+                if len(ranked) > SCREEN_DOCUMENTS and any(
+                    region_strength(r, tokens_in_channel, self.policy) != "none" for r in found
+                ):
+                    found += verify(
+                        query,
+                        cands,
+                        load,
+                        cfg,
+                        documents=ranked[SCREEN_DOCUMENTS:],
+                        deadline=deadline,
+                    )
             except TimeoutError:
                 raise timeout from None
             tokens = normalized.channel(cands.channel).tokens

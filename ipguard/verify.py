@@ -11,7 +11,7 @@ matched token counts (MEASURED.md, point 2).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,15 +56,32 @@ class Region:
 Loader = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]
 
 
+def rank_documents(candidates: Candidates) -> np.ndarray:
+    """The candidate documents worth verifying, strongest first (at most MAX_DOCUMENTS):
+    by the most LSH bands any one window pair shares, then by window pairs."""
+    if len(candidates.doc_ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    doc_ids, inverse, pair_counts = np.unique(
+        candidates.doc_ids, return_inverse=True, return_counts=True
+    )
+    best_hits = np.zeros(len(doc_ids), dtype=np.int64)
+    np.maximum.at(best_hits, inverse, candidates.band_hits)
+    ranked = np.lexsort((-pair_counts, -best_hits))
+    ranked = ranked[best_hits[ranked] >= MIN_BAND_HITS]
+    return doc_ids[ranked][:MAX_DOCUMENTS]
+
+
 def verify(
     query: QueryChannel,
     candidates: Candidates,
     load: Loader,
     channel: ChannelConfig,
     *,
+    documents: Sequence[int] | None = None,
     deadline: float | None = None,
 ) -> list[Region]:
-    """Aligned regions of `query` against every protected document in `candidates`.
+    """Aligned regions of `query` against the protected `documents` (default: the
+    ranked candidates, see `rank_documents`).
 
     Raises TimeoutError once `time.monotonic()` passes `deadline`.
     """
@@ -74,14 +91,7 @@ def verify(
     q_hashes = shingle_hashes(query.ids, channel.shingle)
     q_list = query.ids.tolist()
     regions: list[Region] = []
-    doc_ids, inverse, pair_counts = np.unique(
-        candidates.doc_ids, return_inverse=True, return_counts=True
-    )
-    best_hits = np.zeros(len(doc_ids), dtype=np.int64)
-    np.maximum.at(best_hits, inverse, candidates.band_hits)
-    ranked = np.lexsort((-pair_counts, -best_hits))
-    ranked = ranked[best_hits[ranked] >= MIN_BAND_HITS]
-    strongest = doc_ids[ranked][:MAX_DOCUMENTS]
+    strongest = rank_documents(candidates) if documents is None else documents
     for doc_id in strongest:
         loaded = load(int(doc_id))
         if loaded is None:

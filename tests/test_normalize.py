@@ -128,3 +128,50 @@ def test_python_names_the_snippet_neither_binds_nor_imports_are_placeholders() -
     assert full_tokens[-len(part_tokens) :] == part_tokens
     kept = normalize("import os\nx = os.sep + len(y)\n", language="python").code.tokens
     assert "os" in kept and "len" in kept and "sep" in kept and "y" not in kept
+
+
+def test_an_indented_python_snippet_normalizes_like_its_dedented_self() -> None:
+    method = "    @property\n    def size(self):\n        return len(self._items)\n"
+    indented = normalize(method, language="python")
+    dedented = normalize(method.replace("    ", "", 1).replace("\n    ", "\n"), language="python")
+    assert indented.notes == ()
+    assert indented.code.tokens == dedented.code.tokens
+    assert [method[s:e] for s, e in indented.code.spans][:4] == ["@", "property", "def", "size"]
+
+
+@pytest.mark.parametrize(
+    ("language", "full", "part", "kept"),
+    [
+        (
+            "javascript",
+            "function total(items, limit) {\n  const sum = helper(items);\n"
+            "  return Math.min(sum, limit);\n}\n",
+            "const sum = helper(items);\nreturn Math.min(sum, limit);\n",
+            ("Math", "min"),
+        ),
+        (
+            "c",
+            "static int total(int *items, int limit) {\n  int sum = helper(items);\n"
+            "  return memcmp(items, &sum, limit);\n}\n",
+            "int sum = helper(items);\nreturn memcmp(items, &sum, limit);\n",
+            ("memcmp",),
+        ),
+    ],
+)
+def test_free_names_are_locals_of_the_scope_a_snippet_leaves_out(
+    language: str, full: str, part: str, kept: tuple[str, ...]
+) -> None:
+    full_tokens = normalize(full, kind="code", language=language).code.tokens
+    part_tokens = normalize(part, kind="code", language=language).code.tokens
+    # the snippet's statements normalize as they do inside the whole function
+    assert all(tok in full_tokens for tok in part_tokens)
+    assert "helper" not in part_tokens and "items" not in part_tokens
+    assert all(name in part_tokens for name in kept)
+
+
+def test_a_broken_javascript_snippet_keeps_its_grammar_tokens() -> None:
+    # A fragment cut from inside a call: most of it sits in ERROR nodes.
+    fragment = "id = provider.request((stamp) => {\n  id = 0;\n  next({ at: stamp, label: 'x' });\n"
+    doc = normalize(fragment, kind="code", language="javascript")
+    assert doc.notes == ("javascript parse mostly failed; tokens kept, names taken for locals",)
+    assert "$s" in doc.code.tokens and "request" in doc.code.tokens

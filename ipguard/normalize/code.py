@@ -10,6 +10,7 @@ strings go to the prose channel.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,11 @@ _MEMBER_ACCESS = frozenset({".", "?.", "::", "!!."})
 MAX_ERROR_SHARE = 0.5
 
 
+_PY_WRAPPER = b"if 1:\n"
+#: The first non-blank line starts with spaces or tabs.
+_INDENTED = re.compile(rb"(?:[ \t]*\r?\n)*[ \t]+\S")
+
+
 class ByteToChar:
     """Maps UTF-8 byte offsets of a segment to character offsets of the whole text."""
 
@@ -141,14 +147,24 @@ def code_tokens(
     """
     segment = text[start:end]
     data = segment.encode("utf-8", "surrogatepass")
+    # An indented Python snippet (a method without its class) parses as the
+    # body of a block; the wrapper's own tokens are dropped again.
+    wrapper = _PY_WRAPPER if spec.name == "python" and _INDENTED.match(data) else b""
     try:
-        tree = parser_for(spec.name).parse(data)
+        tree = parser_for(spec.name).parse(wrapper + data)
     except Exception as exc:  # a grammar failure must not lose the input
         log.warning("tree-sitter failed on %s input: %s", spec.name, exc)
         lexical_tokens(text, start, end, code, prose)
         return f"{spec.name} parser failed; lexical fallback used"
     to_char = ByteToChar(segment, start)
-    leaves, bound, error_bytes = _walk(tree.root_node, spec, data)
+    leaves, bound, error_bytes = _walk(tree.root_node, spec, wrapper + data)
+    if wrapper:
+        cut = len(wrapper)
+        leaves = [
+            (kind, ntype, tok, s - cut, e - cut, parent, fld)
+            for kind, ntype, tok, s, e, parent, fld in leaves
+            if s >= cut
+        ]
     imported = {
         tok
         for kind, _, tok, _, _, parent, _ in leaves
