@@ -210,18 +210,37 @@ def protected_lines(paths: list[Path]) -> set[str]:
     return lines
 
 
-def protected_text(paths: list[Path]) -> str:
-    """The protected files as one lower-case string with whitespace collapsed."""
+#: A negative sharing this many distinct word 8-grams with the protected
+#: material quotes it (upstream docstrings reused in another package).
+QUOTED_NGRAMS = 2
+
+
+def word_ngrams(text: str, n: int = 8) -> set[int]:
+    words = re.findall(r"\w+", text.lower())
+    return {hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1)}
+
+
+def documentation(code: str) -> str:
+    """The comments and string literals of a snippet: where its prose lives."""
     return "\n".join(
-        re.sub(r"\s+", " ", p.read_text(encoding="utf-8", errors="replace")).lower() for p in paths
+        m.group()
+        for m in re.finditer(r"#[^\n]*|//[^\n]*|/\*.*?\*/|\"\"\"(?:.|\n)*?\"\"\"", code, re.S)
     )
 
 
-def really_copied(code: str, shared: set[str], whole: str = "") -> bool:
+def protected_ngrams(paths: list[Path]) -> set[int]:
+    """Word 8-grams of the protected files."""
+    grams: set[int] = set()
+    for path in paths:
+        grams |= word_ngrams(path.read_text(encoding="utf-8", errors="replace"))
+    return grams
+
+
+def really_copied(code: str, shared: set[str], grams: set[int] | None = None) -> bool:
     """A vendored or upstream copy: three consecutive significant lines found verbatim,
-    or a third of them, or a sentence of its documentation (see `really_quoted`).
-    Renamed code cannot pass these tests, so they only remove copies."""
-    if whole and really_quoted(code, whole):
+    or a third of them, or documentation quoting the protected set's (QUOTED_NGRAMS
+    word 8-grams). Renamed code cannot pass these tests, so they only remove copies."""
+    if grams is not None and len(word_ngrams(documentation(code)) & grams) >= QUOTED_NGRAMS:
         return True
     significant = [t for line in code.splitlines() if (t := _significant(line)) is not None]
     hits = [t in shared for t in significant]
@@ -264,9 +283,9 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
         for p in STDLIB.glob("*/**/*.py")
         if not re.search(r"/(test|tests|idle_test|site-packages|lib2to3/tests)/", str(p))
     )
-    shared, whole = protected_lines(protected), protected_text(protected)
+    shared, grams = protected_lines(protected), protected_ngrams(protected)
     for code in python_functions(unindexed, 5, rng, negatives, per_file=6):
-        if really_copied(code, shared, whole):
+        if really_copied(code, shared, grams):
             REMOVED_NEGATIVES.append(code)
             continue
         cases.append(Case("code/novel", False, code, "code", "python"))
@@ -307,14 +326,14 @@ def polyglot_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]
             piece = polyglot.partial(code, lang, rng)
             if piece:
                 cases.append(Case("code/partial", True, piece[0], "code", lang.name, piece[1]))
-        shared, whole = protected_lines(protected), protected_text(protected)
+        shared, grams = protected_lines(protected), protected_ngrams(protected)
         novel = [f for path in lang.novel() for f in polyglot.functions(path, lang.name, 5)]
         rng.shuffle(novel)
         kept = 0
         for code in dict.fromkeys(novel):
             if kept >= negatives:
                 break
-            if really_copied(code, shared, whole):
+            if really_copied(code, shared, grams):
                 REMOVED_NEGATIVES.append(code)
                 continue
             cases.append(Case("code/novel", False, code, "code", lang.name))
@@ -376,25 +395,17 @@ def novel_prose(rng: random.Random, limit: int) -> list[str]:
     return docs[:limit]
 
 
-def really_quoted(paragraph: str, protected: str) -> bool:
-    """A negative that quotes the protected prose: one of its sentences (60+
-    characters) found in it verbatim, ignoring case and spacing."""
-    for sentence in sentences(paragraph):
-        text = re.sub(r"\s+", " ", sentence).strip().lower()
-        if len(text) >= 60 and text in protected:
-            return True
-    return False
-
-
 def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
     protected_paras: list[str] = []
-    whole: list[str] = []
-    for path in sorted(LICENCES.glob("*")) + sorted((ROOT / "corpora" / "protected").glob("*.md")):
-        if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            protected_paras.extend(paragraphs(text))
-            whole.append(re.sub(r"\s+", " ", text).lower())
-    protected_text = "\n".join(whole)
+    prose_files = [
+        p
+        for p in sorted(LICENCES.glob("*")) + sorted((ROOT / "corpora" / "protected").glob("*.md"))
+        if p.is_file()
+    ]
+    for path in prose_files:
+        protected_paras.extend(paragraphs(path.read_text(encoding="utf-8", errors="replace")))
+    # The indexed Python modules' docstrings and comments are protected prose too.
+    grams = protected_ngrams(prose_files + sorted(STDLIB.glob("*.py")))
     rng.shuffle(protected_paras)
     # Filler around copied paragraphs and the negatives come from one pool, disjoint.
     pool = novel_prose(rng, 100_000)
@@ -437,7 +448,7 @@ def text_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
     for p in novel:
         if kept >= negatives:
             break
-        if really_quoted(p, protected_text):
+        if len(word_ngrams(p) & grams) >= QUOTED_NGRAMS:
             REMOVED_NEGATIVES.append(p)
             continue
         cases.append(Case("text/novel", False, p, "text"))

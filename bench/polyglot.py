@@ -4,8 +4,8 @@ Protected and novel material per language (nothing third-party is committed):
 
 - C: protected = the interpreter's headers (static inline functions);
   novel = the system's other headers under /usr/include.
-- C++: protected = libstdc++'s bits/ headers; novel = its other directories
-  (ext/, tr1/, debug/, parallel/, pstl/, ...), minus real copies.
+- C++: protected = libstdc++'s bits/ headers; novel = Node's V8 headers,
+  libstdc++'s policy-based data structures (ext/pb_ds) and gmpxx.h.
 - JavaScript: protected = lodash's modules; novel = ramda's sources.
 - TypeScript: protected = rxjs's sources; novel = zod's, immer's and TanStack's sources.
 
@@ -134,10 +134,12 @@ def _c_novel() -> list[Path]:
 
 
 def _cxx_novel() -> list[Path]:
+    # Not libstdc++'s other directories: ext/vstring, tr1/ and debug/ derive
+    # from bits/ (renamed copies, which ipguard rightly caught). Node's V8
+    # headers, the policy-based data structures (written apart) and GMP's.
     root = _cxx_root()
-    if root is None:
-        return []
-    return [p for p in _files(root, "**/*") if "/bits/" not in str(p.relative_to(root.parent))]
+    pb_ds = _files(root / "ext" / "pb_ds", "**/*") if root else []
+    return _files(INCLUDE / "node", "**/*.h") + pb_ds + _files(INCLUDE, "gmpxx.h")
 
 
 def _lodash() -> list[Path]:

@@ -91,9 +91,12 @@ class Analysis:
 
 
 #: Candidate documents verified first; the others only when one of these gives
-#: a region strong enough to flag or act on. Set on bench/accuracy.py and
-#: bench/speed.py (see the constant's commit).
-SCREEN_DOCUMENTS = 4
+#: a region strong enough to flag or act on. On bench/accuracy.py --quick,
+#: screening 1, 2 or 4 documents gave the same recall and false positives as
+#: verifying all 32; 2 keeps a margin for an output holding an idiom identical
+#: to some other document, and costs 9.3 ms p50 per 2 KB check against 6.5 ms
+#: for 1 and 10.2 ms for 4 (run beside another benchmark).
+SCREEN_DOCUMENTS = 2
 
 
 class Guard:
