@@ -168,23 +168,25 @@ class Policy:
     #: Action taken on outputs with a match that reaches the block evidence.
     action: Action = "block"
     #: Distinct matched code shingles (4 tokens each) needed to act. Swept on
-    #: bench/accuracy.py --sweep (6..32, no background, shared-structure cap 8,
-    #: 1,361 novel functions): 24 blocks 0.8% of novel code with recall 1.00 on
-    #: verbatim, renamed and reformatted copies; 20 blocks 1.0% and gains edited
-    #: copies (0.89 vs 0.82); 28 blocks no less and loses copies (bench/reports/accuracy.md).
-    min_code_evidence: int = 24
-    #: Distinct matched word shingles (3 words each) needed to act; on the same
-    #: benchmark prose recall stayed 0.94-1.00 and novel prose 1.4% at 15..24.
-    min_text_evidence: int = 18
+    #: bench/accuracy.py --sweep (6..32; Python, C, C++, JavaScript, TypeScript;
+    #: 2,336 novel functions; no background; shared-structure cap 8): 20 blocks
+    #: 0.39% of novel code (with min_short_evidence 16) and catches 0.96 of
+    #: partial and 0.93 of edited copies; 24 blocks 0.30% but catches 0.93 and
+    #: 0.90; 16 blocks 2.8% (bench/reports/accuracy.md).
+    min_code_evidence: int = 20
+    #: Distinct matched word shingles (3 words each) needed to act. On the same
+    #: sweep no novel paragraph (of 1,000) reached 10; 12 keeps 0.99 of verbatim
+    #: and 0.98 of substituted paragraphs, 15 loses verbatim ones (0.987).
+    min_text_evidence: int = 12
     #: A shorter match still counts when it covers this share of the output
     #: channel and of the protected document (a copied small function or short
     #: paragraph; MEASURED.md, point 4).
     short_coverage: float = 0.8
     #: Floor on evidence for the coverage rule, so one-liners never block. On the
-    #: same sweep 12 is the lowest value that blocks none of the 240 boilerplate
-    #: cases (10 blocked 12.5%: property pairs, main guards); 16 loses partial
-    #: copies (0.75 vs 0.78) for 0.1 points fewer false positives.
-    min_short_evidence: int = 12
+    #: same sweep 12 and 16 block none of the 240 boilerplate cases (10 blocks
+    #: 13%: property pairs, main guards); 16 blocks less novel code at evidence
+    #: 20 (0.39% vs 0.51%) for 0.6 points of edited copies.
+    min_short_evidence: int = 16
     #: Similarity a short match needs: it must be a near-exact copy.
     short_similarity: float = 0.8
     #: Matched tokens / aligned tokens a region needs to count at all.
