@@ -28,7 +28,7 @@ Action = Literal["allow", "flag", "redact", "block"]
 ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 
 #: Bumped whenever normalization output changes, so old indexes are refused.
-NORMALIZER_VERSION = 5
+NORMALIZER_VERSION = 6
 
 
 @dataclass(frozen=True)

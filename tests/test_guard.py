@@ -121,3 +121,22 @@ def test_remove_deletes_every_trace(corpus_dir: Path, tmp_path: Path) -> None:
     db = sqlite3.connect(index)
     for table in ("documents", "channels", "bands"):
         assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_partial_copy_without_its_signature_is_blocked(guard: Guard, language: str) -> None:
+    # The middle of the function, renamed and reformatted, after novel code:
+    # it uses parameters and helpers whose declarations it leaves out.
+    lines = disguise(language).splitlines()
+    body = lines[len(lines) // 5 : len(lines) - len(lines) // 5]
+    head = f"```{language}\n{UNRELATED[language]}\n"
+    answer = head + "\n".join(body) + "\n```\n"
+    verdict = guard.check(answer)
+    assert verdict.action == "block"
+    # and the match spans most of the copied lines, not just a lucky stretch
+    covered = sum(
+        min(end, len(answer)) - max(start, len(head))
+        for start, end in (m.output_span for m in verdict.matches if m.action == "block")
+        if end > len(head)
+    )
+    assert covered >= 0.8 * len("\n".join(body)), covered

@@ -110,6 +110,56 @@ _C_GLOBALS = _names(
     cout cerr endl min max get
     """
 )
+# Builtins and the standard library's most used names in the other languages:
+# with free-name abstraction on, anything else a snippet does not declare is
+# taken for a local of the scope it leaves out, as in Python.
+_JAVA_GLOBALS = _names(
+    """
+    System Math String Integer Long Double Boolean Character Object Objects Arrays
+    Collections List ArrayList Map HashMap Set HashSet Optional Stream Collectors
+    Exception RuntimeException IllegalArgumentException IllegalStateException
+    StringBuilder Thread Iterator length null true false this super
+    """
+)
+_GO_GLOBALS = _names(
+    """
+    append cap clear close complex copy delete imag len make max min new panic print
+    println real recover nil true false iota bytes context errors fmt io json log math
+    os sort strconv strings sync time filepath http
+    """
+)
+_RUST_GLOBALS = _names(
+    """
+    println print eprintln eprint format write writeln vec panic assert assert_eq
+    assert_ne debug_assert unreachable todo unimplemented matches Some None Ok Err Box
+    Vec String Option Result HashMap HashSet BTreeMap Rc Arc RefCell Cell Default
+    Clone Iterator std core alloc self Self super crate
+    """
+)
+_CSHARP_GLOBALS = _names(
+    """
+    Console Math String Int32 Int64 Double Boolean Object Exception
+    ArgumentException ArgumentNullException InvalidOperationException List
+    Dictionary HashSet IEnumerable Task Enumerable StringBuilder DateTime TimeSpan
+    Guid Array Convert nameof var value
+    """
+)
+_KOTLIN_GLOBALS = _names(
+    """
+    println print listOf mutableListOf mapOf mutableMapOf setOf mutableSetOf arrayOf
+    emptyList emptyMap require requireNotNull check checkNotNull error TODO repeat
+    maxOf minOf lazy run let apply also with takeIf String Int Long Double Boolean
+    Any Unit List Map Set Pair it this super null true false
+    """
+)
+_RUBY_GLOBALS = _names(
+    """
+    puts print p pp require require_relative raise attr_accessor attr_reader
+    attr_writer include extend private protected public lambda proc loop format
+    sprintf block_given? Array Hash String Integer Float Kernel Struct Comparable
+    Enumerable StandardError ArgumentError RuntimeError nil true false self
+    """
+)
 _C_BINDERS: dict[str, tuple[str, ...]] = {
     "function_definition": ("declarator",),
     "declaration": ("declarator",),
@@ -195,6 +245,9 @@ SPECS: tuple[LanguageSpec, ...] = (
             "lambda_expression": ("parameters",),
         },
         keep_positions=frozenset({("field_access", "field")}),
+        keep_after_dot=True,
+        known_globals=_JAVA_GLOBALS,
+        free_names_local=True,
     ),
     LanguageSpec(
         "c",
@@ -235,6 +288,8 @@ SPECS: tuple[LanguageSpec, ...] = (
             "const_spec": ("name",),
             "range_clause": ("left",),
         },
+        known_globals=_GO_GLOBALS,
+        free_names_local=True,
     ),
     LanguageSpec(
         "rust",
@@ -251,6 +306,9 @@ SPECS: tuple[LanguageSpec, ...] = (
             "match_arm": ("pattern",),
             "let_condition": ("pattern",),
         },
+        keep_after_dot=True,
+        known_globals=_RUST_GLOBALS,
+        free_names_local=True,
     ),
     LanguageSpec(
         "csharp",
@@ -269,7 +327,29 @@ SPECS: tuple[LanguageSpec, ...] = (
             "implicit_parameter": ("*",),
         },
         local_identifiers=("identifier", "implicit_parameter"),
-        keep_positions=frozenset({("member_access_expression", "name"), ("argument", "name")}),
+        # Type names stay: C#'s grammar gives them plain identifiers.
+        keep_positions=frozenset(
+            {
+                ("member_access_expression", "name"),
+                ("argument", "name"),
+                ("method_declaration", "returns"),
+                ("local_function_statement", "type"),
+                ("parameter", "type"),
+                ("variable_declaration", "type"),
+                ("property_declaration", "type"),
+                ("object_creation_expression", "type"),
+                ("cast_expression", "type"),
+                ("array_type", "type"),
+                ("nullable_type", "type"),
+                ("generic_name", ""),
+                ("type_argument_list", ""),
+                ("base_list", ""),
+                ("qualified_name", ""),
+                ("typeof_expression", "type"),
+            }
+        ),
+        known_globals=_CSHARP_GLOBALS,
+        free_names_local=True,
     ),
     LanguageSpec(
         "ruby",
@@ -293,6 +373,8 @@ SPECS: tuple[LanguageSpec, ...] = (
             "exception_variable": ("*",),
         },
         keep_positions=frozenset({("call", "method")}),
+        known_globals=_RUBY_GLOBALS,
+        free_names_local=True,
     ),
     LanguageSpec(
         "php",
@@ -329,6 +411,10 @@ SPECS: tuple[LanguageSpec, ...] = (
             "catch_block": ("#identifier",),
         },
         keep_after_dot=True,
+        # Type names stay: Kotlin's grammar gives them plain identifiers.
+        keep_positions=frozenset({("user_type", "")}),
+        known_globals=_KOTLIN_GLOBALS,
+        free_names_local=True,
     ),
     LanguageSpec(
         "bash",
