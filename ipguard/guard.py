@@ -378,6 +378,8 @@ class Guard:
                     )
             except TimeoutError:
                 raise timeout from None
+            if not found:
+                continue
             tokens = normalized.channel(cands.channel).tokens
             allowed = {
                 doc_id

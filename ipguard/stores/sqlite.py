@@ -59,7 +59,6 @@ CREATE TABLE IF NOT EXISTS bands (
     PRIMARY KEY (key, win)
 ) WITHOUT ROWID;
 """
-MMAP_BYTES = 256 * 1024 * 1024
 _DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows, role"
 
 
@@ -93,10 +92,10 @@ class SQLiteStore:
             self._db.execute("PRAGMA busy_timeout = 60000")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            # Reading band rows through a memory map instead of read() calls:
-            # an output's LSH lookup fell from 2.6 to 1.7 ms (p50, 840 keys).
-            # Only pages a lookup touches become resident.
-            self._db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+            # No mmap_size: a memory map made an output's LSH lookup faster
+            # (2.6 -> 1.7 ms p50) but every page it touched counted in the
+            # checking process's RSS (190 MB after 1,000 checks at 0.26 M
+            # windows, 316 MB at 1 M; bench/speed.py), over the 150 MB bound.
             if exists:
                 tables = {
                     r[0]
