@@ -24,7 +24,7 @@ test: $(STAMP)
 bench: bench-accuracy bench-speed bench-service
 
 bench-accuracy: $(STAMP)
-	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/accuracy.py --sweep
 
 bench-speed: $(STAMP)
 	$(BIN)/python bench/speed.py

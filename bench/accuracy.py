@@ -683,7 +683,7 @@ def main() -> int:
     if args.sweep:
         # Channels are swept apart: code thresholds on code cases, prose on prose.
         sweep = []
-        for code_min in (6, 8, 10, 12, 14, 16, 20, 24, 28, 32):
+        for code_min in (6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 28, 32):
             for short in (4, 6, 8, 10, 12, 16):
                 if short > code_min:
                     continue

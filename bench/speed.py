@@ -243,7 +243,7 @@ def synthetic(results: dict, windows: int, name: str) -> None:
     stride = IndexConfig().text.index_stride
     docs = max(1, windows * stride // words_per_doc)
     folder = CACHE / f"synthetic-{name}"
-    marker = folder / f"zipf-{ZIPF}"
+    marker = CACHE / f"synthetic-{name}.zipf-{ZIPF}"
     if not marker.exists() or len(list(folder.glob("*.txt"))) != docs:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.txt"):
@@ -251,7 +251,7 @@ def synthetic(results: dict, windows: int, name: str) -> None:
         for i in range(docs):
             words = vocabulary[rng.zipf(ZIPF, words_per_doc) % len(vocabulary)]
             (folder / f"d{i:06d}.txt").write_text(" ".join(words))
-        for old in folder.glob("zipf-*"):
+        for old in CACHE.glob(f"synthetic-{name}.zipf-*"):
             old.unlink()
         marker.write_text("")
     index = fresh(CACHE / f"synthetic-{name}.ipguard.db")

@@ -99,6 +99,21 @@ class Analysis:
 SCREEN_DOCUMENTS = 2
 
 
+def _anonymous_shingles(tokens: Sequence[str], shingle: int) -> np.ndarray:
+    """Mask of the shingles whose tokens are all placeholders, literals or punctuation."""
+    named = np.fromiter(
+        (tok not in _PLACEHOLDERS and any(c.isalnum() or c == "_" for c in tok) for tok in tokens),
+        dtype=np.int64,
+        count=len(tokens),
+    )
+    if len(named) < shingle:
+        return np.zeros(0, dtype=bool)
+    return np.convolve(named, np.ones(shingle, dtype=np.int64), "valid") == 0
+
+
+_PLACEHOLDERS = frozenset({"$v", "$n", "$s"})
+
+
 class Guard:
     """Checks outputs against an index of protected material.
 
@@ -421,6 +436,8 @@ class Guard:
             # a shingle touching an exempt token is exempt
             window = np.convolve(token_exempt[:-1], np.ones(shingle, dtype=np.int64), "valid")
             weights[window[: len(weights)] > 0] = 0.0
+        if query.channel == "code" and self.policy.anonymous_weight < 1.0:
+            weights[_anonymous_shingles(tokens, shingle)] *= self.policy.anonymous_weight
         cover = np.zeros(len(q_hashes), dtype=np.int64)
         for doc_id in {r.doc_id for r in regions}:
             mask = np.zeros(len(q_hashes), dtype=bool)
