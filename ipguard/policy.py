@@ -29,10 +29,14 @@ def region_strength(region: Region, channel_tokens: int, policy: Policy) -> str:
     needed = policy.min_code_evidence if region.channel == "code" else policy.min_text_evidence
     first, last = region.query_tokens
     coverage = (last - first + 1) / max(channel_tokens, 1)
+    # Repetitive structure (a run of one-line class declarations) is not the
+    # signature of a copy: the short rule wants mostly distinct shingles.
+    distinct = region.evidence / max(region.matched_shingles, 1)
     strong = region.evidence >= needed or (
         region.evidence >= policy.min_short_evidence
         and coverage >= policy.short_coverage
         and region.similarity >= policy.short_similarity
+        and distinct >= policy.short_distinct
     )
     if strong:
         return "strong"

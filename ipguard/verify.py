@@ -51,6 +51,8 @@ class Region:
     source_lines: tuple[int, int]  # lines in the protected source
     #: (first query token, length) of each matching block, for re-weighting evidence.
     blocks: tuple[tuple[int, int], ...] = ()
+    #: Matched shingles counted with repeats (evidence counts each one once).
+    matched_shingles: int = 0
 
 
 Loader = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]
@@ -222,6 +224,7 @@ def _region(
         protected_tokens=(p_first, p_last),
         matched=matched,
         evidence=evidence,
+        matched_shingles=len(shingles),
         similarity=matched / aligned,
         output_span=(int(query.spans[q_first, 0]), int(query.spans[q_last, 1])),
         source_lines=(int(p_lines[p_first]), int(p_lines[p_last])),

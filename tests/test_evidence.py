@@ -130,3 +130,18 @@ def test_structure_of_only_placeholders_and_punctuation_weighs_less(tmp_path: Pa
         assert verdict.action == "allow", verdict.matches
     with pytest.raises(ValueError):
         Policy(anonymous_weight=1.5)
+
+
+def test_a_run_of_repeated_declarations_is_not_a_short_copy(tmp_path: Path) -> None:
+    def hierarchy(names: list[str]) -> str:
+        head = f"class {names[0]}(Exception):\n    pass\n\n"
+        body = "".join(f"class {n}({names[0]}):\n    pass\n\n" for n in names[1:])
+        return head + body + "def describe(error):\n    return error\n"
+
+    protected = hierarchy([f"Mail{i}Error" for i in range(10)])
+    index = _index(tmp_path, {"mail_errors.py": protected})
+    ours = hierarchy([f"Store{i}Problem" for i in range(10)])
+    with Guard.open(index, policy=Policy(short_distinct=0.0)) as guard:
+        assert guard.check(ours, language="python").action == "block"
+    with Guard.open(index) as guard:
+        assert guard.check(ours, language="python").action != "block"
