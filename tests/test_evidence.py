@@ -119,15 +119,19 @@ def test_background_file_round_trip_and_errors(tmp_path: Path) -> None:
 def test_structure_of_only_placeholders_and_punctuation_weighs_less(tmp_path: Path) -> None:
     # Index arithmetic over subscripts: every token is a placeholder, a number
     # or punctuation, the kind of structure unrelated code shares.
-    terms = " + ".join(f"(v{i}[w{i} - {i}] * u{i}[w{i} + {i}])" for i in range(9))
-    protected = f"total = {terms}\n"
+    ops = ["+", "-", "*", "/", "%", "//", "**", "&", "|", "^", "<<", ">>"]
+    terms = "".join(
+        f" {ops[i]} (v{i}[w{i} {ops[(i + 5) % 12]} {i}] {ops[(i + 7) % 12]} u{i}[w{i}])"
+        for i in range(3)
+    )
+    protected = f"total = 0{terms}\n"
     index = _index(tmp_path, {"sums.py": protected})
     renamed = protected.replace("v", "left").replace("u", "right").replace("w", "k")
     with Guard.open(index) as guard:
         assert guard.check(renamed, language="python").action == "block"
     with Guard.open(index, policy=Policy(anonymous_weight=0.5)) as guard:
         verdict = guard.check(renamed, language="python")
-        assert verdict.action == "allow", verdict.matches
+        assert verdict.action != "block", verdict.matches
     with pytest.raises(ValueError):
         Policy(anonymous_weight=1.5)
 
