@@ -286,6 +286,18 @@ def really_copied(code: str, shared: set[str], grams: set[int] | None = None) ->
     return best >= 3 or (len(hits) >= 3 and sum(hits) >= len(hits) / 3)
 
 
+def in_markdown(code: str, fence: str, intro: str) -> Case:
+    """A verbatim copy inside a markdown answer, the copied span marked."""
+    head = f"{intro}\n\n```{fence}\n"
+    return Case(
+        "code/verbatim-in-markdown",
+        True,
+        f"{head}{code}\n```\nDone.",
+        "markdown",
+        copied=(len(head), len(head) + len(code)),
+    )
+
+
 def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
     protected = sorted(STDLIB.glob("*.py"))
     cases: list[Case] = []
@@ -296,16 +308,7 @@ def code_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]:
             edited = edit_statements(reformatted, rng)
         except (SyntaxError, tokenize.TokenError, IndentationError, ValueError):
             continue
-        head = "Sure:\n\n```python\n"
-        cases.append(
-            Case(
-                "code/verbatim-in-markdown",
-                True,
-                f"{head}{code}\n```\nDone.",
-                "markdown",
-                copied=(len(head), len(head) + len(code)),
-            )
-        )
+        cases.append(in_markdown(code, "python", "Sure:"))
         cases.append(Case("code/renamed", True, renamed, "code", "python"))
         cases.append(Case("code/renamed+reformatted", True, reformatted, "code", "python"))
         cases.append(Case("code/edited-statements", True, edited, "code", "python"))
@@ -339,15 +342,8 @@ def polyglot_cases(rng: random.Random, limit: int, negatives: int) -> list[Case]
         rng.shuffle(found)
         for code in found[:limit]:
             reformatted = polyglot.reformat(code, lang.name, rng)
-            head = f"Here you go:\n\n```{lang.fence}\n"
             cases += [
-                Case(
-                    "code/verbatim-in-markdown",
-                    True,
-                    f"{head}{code}\n```\nDone.",
-                    "markdown",
-                    copied=(len(head), len(head) + len(code)),
-                ),
+                in_markdown(code, lang.fence, "Here you go:"),
                 Case("code/renamed", True, polyglot.rename(code, lang.name), "code", lang.name),
                 Case("code/renamed+reformatted", True, reformatted, "code", lang.name),
                 Case(
