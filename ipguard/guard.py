@@ -296,6 +296,8 @@ class Guard:
                     adds, removes, batch_windows = [], [], 0
             if adds or removes:
                 self.index.write(adds, removes)
+            # Also deletes files an interrupted run left, when nothing changed.
+            self.index.compact()
         finally:
             if pool is not None:
                 pool.terminate()

@@ -40,7 +40,7 @@ from .stores import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Attempts at a batch that concurrent writers keep invalidating.
 WRITE_ATTEMPTS = 8
 
@@ -329,6 +329,10 @@ class Index:
                 )
             )
         return out
+
+    def compact(self) -> None:
+        """Reorganise the store for lookups; `Guard` calls it after an indexing run."""
+        self.store.compact()
 
     def stats_counts(self) -> tuple[int, int]:
         """(documents, windows) in the index."""

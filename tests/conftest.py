@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,14 @@ def built_index(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         )
     assert report.added == len(list(corpus_dir.iterdir()))
     return path
+
+
+def copy_index(source: Path, target: Path) -> None:
+    """Copy an SQLite index: its file and its folder of band segments."""
+    shutil.copy(source, target)
+    bands = Path(f"{source}.bands")
+    if bands.is_dir():
+        shutil.copytree(bands, f"{target}.bands")
 
 
 @pytest.fixture()

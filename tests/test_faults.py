@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -13,9 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import PROTECTED_PROSE
+from conftest import PROTECTED_PROSE, copy_index
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import PROTECTED, UNRELATED
@@ -25,6 +25,8 @@ from ipguard.cli import cli
 from ipguard.errors import LimitExceededError
 from ipguard.normalize import normalize
 from ipguard.normalize.languages import language_names
+from ipguard.stores.segments import write_segment
+from ipguard.stores.sqlite import SQLiteStore
 
 #: Normalization measured at most ~9 s per MB on the worst of these inputs;
 #: the bound leaves room for a slow CI machine.
@@ -169,12 +171,15 @@ def _dump(path: Path) -> dict[str, object]:
         (sources[d], c, bytes(i), bytes(lines))
         for d, c, i, lines in db.execute("SELECT * FROM channels")
     )
-    bands = sorted(
-        (key, sources[win >> 24], win & ((1 << 24) - 1))
-        for key, win in db.execute("SELECT key, win FROM bands")
-    )
     meta = dict(db.execute("SELECT key, value FROM meta"))
     db.close()
+    store = SQLiteStore(str(path), create=False)
+    keys, wins = store.band_pairs()
+    store.close()
+    bands = sorted(
+        (key, sources[win >> 24], win & ((1 << 24) - 1))
+        for key, win in zip(keys.tolist(), wins.tolist(), strict=True)
+    )
     return {"docs": docs, "channels": channels, "bands": bands, "meta": meta}
 
 
@@ -184,7 +189,7 @@ def test_killed_indexing_leaves_whole_documents_and_resumes_exactly(tmp_path: Pa
     killed = tmp_path / "killed.ipguard.db"
     reference = tmp_path / "reference.ipguard.db"
     Guard.open(str(killed), create=True).close()  # one manifest (and token key) for both
-    shutil.copy(killed, reference)
+    copy_index(killed, reference)
     command = [sys.executable, "-m", "ipguard", "index", "--index"]
     started = time.perf_counter()
     subprocess.run([*command, str(reference), str(corpus)], check=True, capture_output=True)
@@ -223,6 +228,11 @@ def test_killed_indexing_leaves_whole_documents_and_resumes_exactly(tmp_path: Pa
     assert counts == sorted(counts)  # committed documents are never lost
     subprocess.run([*command, str(killed), str(corpus)], check=True, capture_output=True)
     assert _dump(killed) == _dump(reference)
+    # Files of the killed runs' uncommitted batches are gone; listed ones remain.
+    db = sqlite3.connect(killed)
+    listed = {name for (name,) in db.execute("SELECT name FROM segments")}
+    db.close()
+    assert set(os.listdir(f"{killed}.bands")) == listed
 
 
 def test_broken_indexes_exit_2_with_one_line_and_verify_explains(
@@ -242,7 +252,7 @@ def test_broken_indexes_exit_2_with_one_line_and_verify_explains(
     db.commit()
     db.close()
     other = tmp_path / "other.db"
-    shutil.copy(built_index, other)
+    copy_index(built_index, other)
     db = sqlite3.connect(other)
     record = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
     record["normalizer_version"] = 999
@@ -258,18 +268,34 @@ def test_broken_indexes_exit_2_with_one_line_and_verify_explains(
             assert result.returncode == 2, (path, args, result.stdout, result.stderr)
             lines = result.stderr.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("ipguard: error:"), result.stderr
-    # Damage that SQLite still opens: a band row of a document that does not exist.
+    # Damage that SQLite still opens: a band row of a document that does not
+    # exist, a document without tokens, a segment file changed on disk.
     damaged = tmp_path / "damaged.db"
-    shutil.copy(built_index, damaged)
+    copy_index(built_index, damaged)
+    stray = write_segment(
+        f"{damaged}.bands/stray.seg", np.array([1], np.int64), np.array([999 << 24], np.int64)
+    )
     db = sqlite3.connect(damaged)
-    db.execute("INSERT INTO bands (key, win) VALUES (1, ?)", (999 << 24,))
+    db.execute("INSERT INTO segments (name, entries, digest) VALUES ('stray.seg', 1, ?)", (stray,))
     db.execute("DELETE FROM channels WHERE doc_id = (SELECT MIN(doc_id) FROM channels)")
+    (listed,) = db.execute("SELECT name FROM segments ORDER BY seq LIMIT 1").fetchone()
     db.commit()
     db.close()
+    with open(f"{damaged}.bands/{listed}", "r+b") as seg:
+        seg.seek(-8, os.SEEK_END)
+        seg.write(b"\xff" * 8)
     result = run("stats", "--verify", "--index", str(damaged))
     assert result.returncode == 2
     assert "band rows of a missing document 999" in result.stdout
     assert "has windows but no tokens" in result.stdout
+    assert "does not match its digest" in result.stdout
+    # A listed segment that is gone: the index is broken, one line, exit 2.
+    os.unlink(f"{damaged}.bands/{listed}")
+    output = tmp_path / "output.txt"
+    output.write_text(PROTECTED_PROSE)
+    result = run("check", "--index", str(damaged), str(output))
+    assert result.returncode == 2 and "is missing" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_parallel_indexing_builds_the_same_index(tmp_path: Path) -> None:
@@ -278,7 +304,7 @@ def test_parallel_indexing_builds_the_same_index(tmp_path: Path) -> None:
     one = tmp_path / "one.ipguard.db"
     Guard.open(str(one), create=True).close()
     two = tmp_path / "two.ipguard.db"
-    shutil.copy(one, two)  # same manifest and token key
+    copy_index(one, two)  # same manifest and token key
     for path, jobs in ((one, "1"), (two, "2")):
         result = CliRunner().invoke(
             cli, ["index", "--index", str(path), "--jobs", jobs, str(corpus)]

@@ -119,8 +119,9 @@ def test_remove_deletes_every_trace(corpus_dir: Path, tmp_path: Path) -> None:
         assert guard.remove(source_name="samples") == before.documents - 1
         assert guard.stats().documents == 0
     db = sqlite3.connect(index)
-    for table in ("documents", "channels", "bands"):
+    for table in ("documents", "channels", "segments"):
         assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+    assert not list(Path(f"{index}.bands").iterdir())  # no segment file holds a band key
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -84,6 +84,8 @@ def test_no_protected_text_is_stored_in_the_clear(built_index: Path) -> None:
     wal = Path(str(built_index) + "-wal")
     if wal.exists():
         raw += wal.read_bytes()
+    for segment in Path(f"{built_index}.bands").iterdir():
+        raw += segment.read_bytes()
     samples = [PROTECTED_PROSE[i : i + 12] for i in range(0, len(PROTECTED_PROSE) - 12, 40)]
     samples += ["merge_intervals", "tolerance", "cartographers", "mergeIntervals"]
     for sample in samples:

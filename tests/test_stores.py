@@ -71,8 +71,9 @@ def test_remove_leaves_no_trace(store_location: str, corpus_dir: Path) -> None:
             import sqlite3
 
             db = sqlite3.connect(store_location)
-            for table in ("documents", "channels", "bands"):
+            for table in ("documents", "channels", "segments"):
                 assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
+            assert not list(Path(f"{store_location}.bands").iterdir())
 
 
 def test_no_protected_text_in_any_key_or_value(store_location: str, corpus_dir: Path) -> None:
@@ -99,6 +100,8 @@ def test_no_protected_text_in_any_key_or_value(store_location: str, corpus_dir: 
         raw = Path(store_location).read_bytes()
         wal = Path(store_location + "-wal")
         raw += wal.read_bytes() if wal.exists() else b""
+        for segment in Path(f"{store_location}.bands").iterdir():
+            raw += segment.read_bytes()
     texts = [PROTECTED_PROSE, *(PROTECTED[lang] for lang in PROTECTED)]
     paths = " ".join(str(p) for p in corpus_dir.iterdir())  # metadata the index must keep
     for text in texts:

@@ -100,6 +100,10 @@ class Store(Protocol):
         """(keys, window ids) of every stored window that has one of `keys`."""
         ...
 
+    def compact(self) -> None:
+        """Reorganise for lookups after a run of writes (a no-op where nothing gains)."""
+        ...
+
     def counts(self) -> tuple[int, int]:
         """(documents, windows) held."""
         ...

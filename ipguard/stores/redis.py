@@ -220,6 +220,9 @@ class RedisStore:
                 found_wins.append(int(win))
         return np.array(found_keys, dtype=np.int64), np.array(found_wins, dtype=np.int64)
 
+    def compact(self) -> None:
+        """Nothing to do: Redis sets are looked up directly."""
+
     def counts(self) -> tuple[int, int]:
         documents, windows = self._call(self._r.hmget, self._k("stats"), "documents", "windows")
         return int(documents or 0), int(windows or 0)

@@ -1,8 +1,12 @@
-"""The embedded default store: one SQLite file in WAL mode.
+"""The embedded default store: an SQLite file in WAL mode and its band segments.
 
-Every batch of documents is one transaction, so a killed run leaves whole
-documents only; readers never block the writer and the index is not loaded
-into memory on open.
+Documents, tokens and the list of band segments live in the SQLite file; the
+LSH postings live in immutable segment files in the folder `NAME.bands`
+beside it (`segments.py` says why). Every batch is one transaction: its
+segment is written and flushed first and only the commit makes it part of the
+index, so a killed run leaves whole documents only and at most an unlisted
+file, which the next writer deletes. Readers never block the writer and the
+index is not loaded into memory on open.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import zlib
 from collections.abc import Sequence
@@ -27,6 +32,7 @@ from . import (
     StoreConflict,
     window_ids,
 )
+from .segments import Segment, SegmentError, file_digest, merge, write_segment
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +59,22 @@ CREATE TABLE IF NOT EXISTS channels (
     lines BLOB NOT NULL,
     PRIMARY KEY (doc_id, channel)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bands (
-    key INTEGER NOT NULL,
-    win INTEGER NOT NULL,
-    PRIMARY KEY (key, win)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segments (
+    seq INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    entries INTEGER NOT NULL,
+    digest TEXT NOT NULL
+);
 """
+#: Tables every index has had; a file without them is not an index (an index
+#: of an older format has them, and its manifest then asks for a rebuild).
+_TABLES = {"meta", "documents", "channels"}
+#: A new segment is merged into the one before it while that one holds at
+#: most this many times its pairs: segments grow geometrically, a lookup
+#: visits O(log n) of them and each pair is rewritten O(log n) times.
+MERGE_RATIO = 4
+#: Attempts at opening the listed segments while a writer replaces them.
+_OPEN_ATTEMPTS = 5
 _DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows, role"
 
 
@@ -78,6 +94,10 @@ class SQLiteStore:
 
     def __init__(self, path: str, *, create: bool) -> None:
         self.location = os.path.abspath(path)
+        self.folder = self.location + ".bands"
+        self._open_segments: dict[str, Segment] = {}
+        self._listed: list[Segment] | None = None
+        self._seen_version: int | None = None
         exists = os.path.exists(path)
         if not exists and not create:
             raise IndexNotFoundError(f"no index at {path}")
@@ -101,7 +121,7 @@ class SQLiteStore:
                     r[0]
                     for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
                 }
-                if tables and not {"meta", "documents", "channels", "bands"} <= tables:
+                if tables and not tables >= _TABLES:
                     raise IndexCorruptError(f"{path} is an SQLite file but not an ipguard index")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
@@ -171,86 +191,225 @@ class SQLiteStore:
         new_ids: list[int] = []
         db = self._db
         removed_ids = {r.doc_id for r in removes}
-        with self._transaction():
-            for doc in adds:
-                row = db.execute(
-                    "SELECT id FROM documents WHERE source = ?", (doc.source,)
-                ).fetchone()
-                if row is not None and row[0] not in removed_ids:
-                    raise StoreConflict(f"{doc.source} was indexed concurrently")
-            for removal in removes:
-                doc_id = removal.doc_id
-                for ch in removal.channels:
-                    if len(ch.starts):
-                        wins = np.repeat(
-                            window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1]
+        written: list[str] = []  # files of this attempt: deleted unless it commits
+        replaced: list[str] = []  # files the commit unlists: deleted once it has
+        try:
+            with self._transaction():
+                for doc in adds:
+                    row = db.execute(
+                        "SELECT id FROM documents WHERE source = ?", (doc.source,)
+                    ).fetchone()
+                    if row is not None and row[0] not in removed_ids:
+                        raise StoreConflict(f"{doc.source} was indexed concurrently")
+                self._delete_unlisted()
+                for doc_id in removed_ids:
+                    db.execute("DELETE FROM channels WHERE doc_id = ?", (doc_id,))
+                    db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+                band_keys: list[np.ndarray] = []
+                band_wins: list[np.ndarray] = []
+                channel_rows = []
+                for doc in adds:
+                    doc_id = self._insert_document(doc)
+                    new_ids.append(doc_id)
+                    for ch in doc.channels:
+                        channel_rows.append(
+                            (
+                                doc_id,
+                                CHANNEL_CODES[ch.channel],
+                                np.ascontiguousarray(ch.ids, dtype="<u4").tobytes(),
+                                pack_increasing(ch.lines),
+                            )
                         )
-                        db.executemany(
-                            "DELETE FROM bands WHERE key = ? AND win = ?",
-                            zip(ch.keys.ravel().tolist(), wins.tolist(), strict=False),
-                        )
-                db.execute("DELETE FROM channels WHERE doc_id = ?", (doc_id,))
-                db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-            band_keys: list[np.ndarray] = []
-            band_wins: list[np.ndarray] = []
-            for doc in adds:
-                cur = db.execute(
-                    "INSERT INTO documents (source, source_name, path, license, kind, language,"
-                    " content_hash, size, windows, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        doc.source,
-                        doc.source_name,
-                        doc.path,
-                        doc.license,
-                        doc.kind,
-                        doc.language,
-                        doc.content_hash,
-                        doc.size,
-                        doc.windows,
-                        doc.role,
-                    ),
-                )
-                doc_id = int(cur.lastrowid or 0)
-                new_ids.append(doc_id)
-                for ch in doc.channels:
-                    db.execute(
-                        "INSERT INTO channels (doc_id, channel, ids, lines) VALUES (?, ?, ?, ?)",
-                        (
-                            doc_id,
-                            CHANNEL_CODES[ch.channel],
-                            np.ascontiguousarray(ch.ids, dtype="<u4").tobytes(),
-                            pack_increasing(ch.lines),
-                        ),
-                    )
-                    if len(ch.starts):
-                        band_keys.append(ch.keys.ravel())
-                        band_wins.append(
-                            np.repeat(window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1])
-                        )
-            if band_keys:
-                # Inserting in key order keeps the B-tree's page writes local.
-                keys = np.concatenate(band_keys)
-                wins = np.concatenate(band_wins)
-                order = np.lexsort((wins, keys))
+                        if len(ch.starts):
+                            band_keys.append(ch.keys.ravel())
+                            band_wins.append(
+                                np.repeat(
+                                    window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1]
+                                )
+                            )
                 db.executemany(
-                    "INSERT OR IGNORE INTO bands (key, win) VALUES (?, ?)",
-                    zip(keys[order].tolist(), wins[order].tolist(), strict=False),
+                    "INSERT INTO channels (doc_id, channel, ids, lines) VALUES (?, ?, ?, ?)",
+                    channel_rows,
                 )
+                listed = self._segment_rows()
+                drop = np.array(sorted(removed_ids), dtype=np.int64)
+                if len(drop):
+                    listed = self._rewrite_without(listed, drop, written, replaced)
+                if band_keys:
+                    keys = np.concatenate(band_keys)
+                    wins = np.concatenate(band_wins)
+                    listed.append(self._add_segment(keys, wins, written))
+                    while len(listed) >= 2 and listed[-2][2] <= MERGE_RATIO * listed[-1][2]:
+                        tail = [listed.pop(), listed.pop()][::-1]
+                        listed.append(self._merge_rows(tail, written, replaced))
+        except BaseException:
+            self._unlink(written)
+            raise
+        self._listed = None
+        self._unlink(replaced)
         return new_ids
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(keys) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty
-        rows = self._query(
-            "SELECT key, win FROM bands WHERE key IN (SELECT value FROM json_each(?))",
-            (json.dumps(np.unique(keys).tolist()),),
+    def _insert_document(self, doc: DocumentRecord) -> int:
+        cur = self._db.execute(
+            "INSERT INTO documents (source, source_name, path, license, kind, language,"
+            " content_hash, size, windows, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc.source,
+                doc.source_name,
+                doc.path,
+                doc.license,
+                doc.kind,
+                doc.language,
+                doc.content_hash,
+                doc.size,
+                doc.windows,
+                doc.role,
+            ),
         )
-        if not rows:
+        return int(cur.lastrowid or 0)
+
+    # -- band segments ------------------------------------------------------
+
+    def _segment_rows(self) -> list[tuple[int, str, int]]:
+        """(seq, file name, pairs) of the listed segments, oldest first."""
+        return [
+            (int(r[0]), str(r[1]), int(r[2]))
+            for r in self._query("SELECT seq, name, entries FROM segments ORDER BY seq")
+        ]
+
+    def _segment(self, name: str, entries: int) -> Segment:
+        seg = self._open_segments.get(name)
+        if seg is None:
+            seg = Segment(os.path.join(self.folder, name), entries)
+            self._open_segments[name] = seg
+        return seg
+
+    def _add_segment(
+        self, keys: np.ndarray, wins: np.ndarray, written: list[str]
+    ) -> tuple[int, str, int]:
+        """Write pairs to a new file and list it (inside the caller's transaction)."""
+        os.makedirs(self.folder, exist_ok=True)
+        name = f"{secrets.token_hex(8)}.seg"
+        written.append(name)
+        digest = write_segment(os.path.join(self.folder, name), keys, wins)
+        cur = self._db.execute(
+            "INSERT INTO segments (name, entries, digest) VALUES (?, ?, ?)",
+            (name, len(keys), digest),
+        )
+        return int(cur.lastrowid or 0), name, len(keys)
+
+    def _unlist(self, rows: Sequence[tuple[int, str, int]], replaced: list[str]) -> None:
+        for seq, name, _ in rows:
+            self._db.execute("DELETE FROM segments WHERE seq = ?", (seq,))
+            replaced.append(name)
+
+    def _merge_rows(
+        self,
+        rows: Sequence[tuple[int, str, int]],
+        written: list[str],
+        replaced: list[str],
+        drop: np.ndarray | None = None,
+    ) -> tuple[int, str, int]:
+        """Replace segments by one holding their pairs (less those of `drop`'s documents)."""
+        segs = [self._segment(name, entries) for _, name, entries in rows]
+        keys, wins = merge(segs, np.zeros(0, np.int64) if drop is None else drop, DOC_SHIFT)
+        self._unlist(rows, replaced)
+        if len(keys) == 0:
+            return (-1, "", 0)
+        return self._add_segment(keys, wins, written)
+
+    def _rewrite_without(
+        self,
+        rows: list[tuple[int, str, int]],
+        drop: np.ndarray,
+        written: list[str],
+        replaced: list[str],
+    ) -> list[tuple[int, str, int]]:
+        """Segments with every pair of the dropped documents gone (rewritten where held)."""
+        out = []
+        for row in rows:
+            seg = self._segment(row[1], row[2])
+            if np.isin(seg.wins >> DOC_SHIFT, drop).any():
+                row = self._merge_rows([row], written, replaced, drop)
+                seg.release()
+                if row[2] == 0:
+                    continue
+            out.append(row)
+        return out
+
+    def compact(self) -> None:
+        """Merge every segment into one, so a lookup searches one file."""
+        written: list[str] = []
+        replaced: list[str] = []
+        try:
+            with self._transaction():
+                self._delete_unlisted()
+                rows = self._segment_rows()
+                if len(rows) > 1:
+                    self._merge_rows(rows, written, replaced)
+        except BaseException:
+            self._unlink(written)
+            raise
+        self._listed = None
+        self._unlink(replaced)
+
+    def _delete_unlisted(self) -> None:
+        """Delete files a killed writer left (callers hold the write lock)."""
+        if not os.path.isdir(self.folder):
+            return
+        listed = {name for _, name, _ in self._segment_rows()}
+        for name in os.listdir(self.folder):
+            if name.endswith(".seg") and name not in listed:
+                log.info("deleting %s, left by an interrupted write", name)
+                self._unlink([name])
+
+    def _unlink(self, names: Sequence[str]) -> None:
+        for name in names:
+            seg = self._open_segments.pop(name, None)
+            if seg is not None:
+                seg.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.folder, name))
+
+    def _segments(self) -> list[Segment]:
+        """The listed segments, opened; re-read when another connection committed."""
+        version = self._query("PRAGMA data_version")[0][0]
+        if self._listed is not None and version == self._seen_version:
+            return self._listed
+        for attempt in range(_OPEN_ATTEMPTS):
+            rows = self._segment_rows()
+            try:
+                listed = [self._segment(name, entries) for _, name, entries in rows]
+                break
+            except SegmentError as exc:
+                # A writer may have merged the file away since the list was read.
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise IndexCorruptError(f"index {self.location}: {exc}") from exc
+        names = {name for _, name, _ in rows}
+        for name in [n for n in self._open_segments if n not in names]:
+            self._open_segments.pop(name).close()
+        self._listed, self._seen_version = listed, version
+        return listed
+
+    def band_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored (band key, window id) pair: for dumps and checks, not lookups."""
+        segs = self._segments()
+        return merge(segs, np.zeros(0, np.int64), DOC_SHIFT)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        query = np.unique(keys.astype(np.int64))
+        found_keys: list[np.ndarray] = []
+        found_wins: list[np.ndarray] = []
+        for seg in self._segments():
+            k, w = seg.lookup(query)
+            seg.release()
+            if len(k):
+                found_keys.append(k)
+                found_wins.append(w)
+        if not found_keys:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
-        arr = np.array(rows, dtype=np.int64)
-        return arr[:, 0], arr[:, 1]
+        return np.concatenate(found_keys), np.concatenate(found_wins)
 
     def counts(self) -> tuple[int, int]:
         row = self._query("SELECT COUNT(*), COALESCE(SUM(windows), 0) FROM documents")[0]
@@ -261,6 +420,9 @@ class SQLiteStore:
         for suffix in ("", "-wal"):
             with contextlib.suppress(OSError):
                 total += os.path.getsize(self.location + suffix)
+        for _, name, _ in self._segment_rows():
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(self.folder, name))
         return total
 
     def integrity_problems(self, bands: int) -> list[str]:
@@ -289,7 +451,28 @@ class SQLiteStore:
             except (zlib.error, ValueError):
                 problems.append(f"document {doc_id} channel {channel}: undecodable lines")
         expected = dict(self._query("SELECT id, windows FROM documents"))
-        found = dict(self._query(f"SELECT win >> {DOC_SHIFT}, COUNT(*) FROM bands GROUP BY 1"))
+        doc_ids: list[np.ndarray] = []
+        for _, name, entries in self._segment_rows():
+            path = os.path.join(self.folder, name)
+            digest = self._query("SELECT digest FROM segments WHERE name = ?", (name,))[0][0]
+            try:
+                seg = Segment(path, entries)
+            except SegmentError as exc:
+                problems.append(f"band segment {exc}")
+                continue
+            try:
+                if file_digest(path) != digest:
+                    problems.append(f"band segment {path} does not match its digest")
+                elif len(seg.keys) > 1 and bool((np.diff(seg.keys) < 0).any()):
+                    problems.append(f"band segment {path} is not sorted")
+                else:
+                    doc_ids.append(np.asarray(seg.wins >> DOC_SHIFT))
+            finally:
+                seg.close()
+        found: dict[int, int] = {}
+        if doc_ids:
+            ids, rows = np.unique(np.concatenate(doc_ids), return_counts=True)
+            found = dict(zip(ids.tolist(), rows.tolist(), strict=True))
         for doc_id, rows in found.items():
             if doc_id not in expected:
                 problems.append(f"{rows} band rows of a missing document {doc_id}")
@@ -303,6 +486,10 @@ class SQLiteStore:
         return problems
 
     def close(self) -> None:
+        for seg in self._open_segments.values():
+            seg.close()
+        self._open_segments.clear()
+        self._listed = None
         try:
             self._db.close()
         except sqlite3.Error:  # closing must never raise over another error

@@ -1,0 +1,140 @@
+"""Band segments: lookups equal a scan, damage is reported, writers keep them few."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PROTECTED_PROSE
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ipguard import Guard
+from ipguard.stores import DOC_SHIFT
+from ipguard.stores.segments import BLOCK, Segment, SegmentError, write_segment
+from ipguard.stores.sqlite import SQLiteStore
+
+
+def _scan(keys: np.ndarray, wins: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
+    hit = np.isin(keys, query)
+    return sorted(zip(keys[hit].tolist(), wins[hit].tolist(), strict=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-50, 50), min_size=1, max_size=4 * BLOCK),
+    st.lists(st.integers(-60, 60), max_size=40),
+)
+def test_lookup_finds_exactly_what_a_scan_finds(
+    tmp_path_factory: pytest.TempPathFactory, stored: list[int], asked: list[int]
+) -> None:
+    # Few distinct keys among many pairs: runs of one key cross block borders.
+    path = str(tmp_path_factory.mktemp("seg") / "s.seg")
+    keys = np.array(stored, dtype=np.int64)
+    wins = np.arange(len(keys), dtype=np.int64) * 7
+    write_segment(path, keys, wins)
+    seg = Segment(path, len(keys))
+    query = np.unique(np.array(asked, dtype=np.int64))
+    found_keys, found_wins = seg.lookup(query)
+    seg.release()
+    assert sorted(zip(found_keys.tolist(), found_wins.tolist(), strict=True)) == _scan(
+        keys, wins, query
+    )
+    seg.close()
+
+
+def test_random_keys_at_scale(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    keys = rng.integers(-(2**62), 2**62, 200_000, dtype=np.int64)
+    keys[:1000] = keys[1000:2000]  # shared keys
+    wins = rng.integers(0, 2**40, len(keys), dtype=np.int64)
+    path = str(tmp_path / "big.seg")
+    write_segment(path, keys, wins)
+    seg = Segment(path, len(keys))
+    asked = [keys[rng.integers(0, len(keys), 300)], rng.integers(0, 9, 300)]
+    query = np.unique(np.concatenate(asked))
+    k, w = seg.lookup(query)
+    assert sorted(zip(k.tolist(), w.tolist(), strict=True)) == _scan(keys, wins, query)
+    seg.close()
+
+
+def test_truncated_or_foreign_files_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.seg"
+    write_segment(str(path), np.arange(500, dtype=np.int64), np.arange(500, dtype=np.int64))
+    with pytest.raises(SegmentError, match="not the segment"):
+        Segment(str(path), 499)
+    data = path.read_bytes()
+    path.write_bytes(data[:-9])
+    with pytest.raises(SegmentError, match="truncated"):
+        Segment(str(path), 500)
+    path.write_bytes(b"x" * len(data))
+    with pytest.raises(SegmentError, match="not the segment"):
+        Segment(str(path), 500)
+    with pytest.raises(SegmentError, match="missing"):
+        Segment(str(tmp_path / "gone.seg"), 500)
+
+
+def _listed(index: Path) -> list[str]:
+    db = sqlite3.connect(index)
+    names = [name for (name,) in db.execute("SELECT name FROM segments ORDER BY seq")]
+    db.close()
+    return names
+
+
+def test_segments_stay_few_and_compact_to_one(tmp_path: Path) -> None:
+    index = tmp_path / "few.ipguard.db"
+    texts = [
+        (f"doc{i}", " ".join(f"word{(i * 31 + j * 7) % 997}" for j in range(120)))
+        for i in range(40)
+    ]
+    with Guard.open(str(index), create=True) as guard:
+        for item in texts:  # one batch (so one new segment) each
+            guard.index.write([guard.index.prepare(*_prepared(item))], [])
+        counts = len(_listed(index))
+        assert counts <= 6, counts  # merged as they come, logarithmically
+        store = guard.index.store
+        assert isinstance(store, SQLiteStore)
+        before = store.band_pairs()
+        guard.index.compact()
+        assert len(_listed(index)) == 1
+        after = store.band_pairs()
+        assert sorted(zip(*(a.tolist() for a in before), strict=True)) == sorted(
+            zip(*(a.tolist() for a in after), strict=True)
+        )
+        assert set(os.listdir(f"{index}.bands")) == set(_listed(index))
+        assert not guard.verify()
+
+
+def _prepared(item: tuple[str, str]):  # type: ignore[no-untyped-def]
+    from ipguard.model import Document
+    from ipguard.normalize import normalize
+
+    doc = Document(source=item[0], text=item[1], kind="text")
+    return doc, normalize(doc.text, kind="text")
+
+
+def test_a_reader_sees_what_another_connection_wrote(tmp_path: Path) -> None:
+    index = str(tmp_path / "shared.ipguard.db")
+    with Guard.open(index, create=True) as writer, Guard.open(index) as reader:
+        assert reader.check(PROTECTED_PROSE).action == "allow"
+        writer.index_texts([("chart", PROTECTED_PROSE)])
+        assert reader.check(PROTECTED_PROSE).action == "block"
+        writer.remove(source="chart")
+        assert reader.check(PROTECTED_PROSE).action == "allow"
+
+
+def test_a_file_left_by_a_killed_writer_is_deleted_by_the_next(tmp_path: Path) -> None:
+    index = tmp_path / "left.ipguard.db"
+    with Guard.open(str(index), create=True) as guard:
+        guard.index_texts([("chart", PROTECTED_PROSE)])
+    left = Path(f"{index}.bands/0123456789abcdef.seg")
+    write_segment(str(left), np.array([5], np.int64), np.array([77 << DOC_SHIFT], np.int64))
+    with Guard.open(str(index)) as guard:
+        assert not guard.verify()  # not listed, so not part of the index
+        assert guard.check(PROTECTED_PROSE).action == "block"
+        guard.index_texts([("other", "A few words of a note about nothing in particular.")])
+    assert not left.exists()
+    assert set(os.listdir(f"{index}.bands")) == set(_listed(index))
