@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ipguard import Guard
 from ipguard.errors import IndexConfigMismatchError, IndexCorruptError, IndexNotFoundError
+from ipguard.stores import delete_index_files
 
 
 def discard_stale_index(path: Path) -> None:
@@ -13,5 +14,4 @@ def discard_stale_index(path: Path) -> None:
     try:
         Guard.open(str(path)).close()
     except (IndexConfigMismatchError, IndexCorruptError, IndexNotFoundError):
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        delete_index_files(str(path))

@@ -33,6 +33,7 @@ from ipguard import Guard  # noqa: E402
 from ipguard.config import IndexConfig  # noqa: E402
 from ipguard.demo import disguise_python_function  # noqa: E402
 from ipguard.sketch import shingle_bytes, shingle_hash, sketch_windows  # noqa: E402
+from ipguard.stores import delete_index_files  # noqa: E402
 
 # Peak RSS is read from /proc/self/status (VmHWM): getrusage's ru_maxrss would
 # carry the benchmark process's own peak across fork and exec.
@@ -63,8 +64,7 @@ def run_cli(*args: str) -> tuple[float, int, int, str]:
 
 
 def fresh(path: Path) -> Path:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    delete_index_files(str(path))
     return path
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from .cli import main as cli_main
 from .errors import IndexConfigMismatchError, IndexCorruptError
 from .guard import Guard
+from .stores import delete_index_files
 
 #: Standard-library functions to disguise, tried in order (the first that exists is used).
 DEMO_FUNCTIONS = (("fnmatch.py", "translate"), ("shlex.py", "split"), ("textwrap.py", "dedent"))
@@ -123,8 +124,7 @@ def _discard_stale(index: Path) -> None:
         Guard.open(str(index)).close()
     except (IndexConfigMismatchError, IndexCorruptError) as exc:
         print(f"(rebuilding the demo index: {exc})")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{index}{suffix}").unlink(missing_ok=True)
+        delete_index_files(str(index))
 
 
 def run(workdir: Path, corpora: Path) -> int:

@@ -39,7 +39,6 @@ def test_lookup_finds_exactly_what_a_scan_finds(
     seg = Segment(path, len(keys))
     query = np.unique(np.array(asked, dtype=np.int64))
     found_keys, found_wins = seg.lookup(query)
-    seg.release()
     assert sorted(zip(found_keys.tolist(), found_wins.tolist(), strict=True)) == _scan(
         keys, wins, query
     )
@@ -58,6 +57,32 @@ def test_random_keys_at_scale(tmp_path: Path) -> None:
     query = np.unique(np.concatenate(asked))
     k, w = seg.lookup(query)
     assert sorted(zip(k.tolist(), w.tolist(), strict=True)) == _scan(keys, wins, query)
+    seg.close()
+
+
+def test_a_key_shared_by_more_windows_than_a_block_holds(tmp_path: Path) -> None:
+    # A boilerplate window in thousands of documents: its run spans many blocks.
+    keys = np.concatenate([np.full(3 * BLOCK + 7, 42), np.arange(1000) * 3 + 1]).astype(np.int64)
+    wins = np.arange(len(keys), dtype=np.int64)
+    path = str(tmp_path / "run.seg")
+    write_segment(path, keys, wins)
+    seg = Segment(path, len(keys))
+    query = np.array([1, 41, 42, 43, 2998], dtype=np.int64)
+    k, w = seg.lookup(query)
+    assert sorted(zip(k.tolist(), w.tolist(), strict=True)) == _scan(keys, wins, query)
+    seg.close()
+
+
+def test_the_filter_passes_every_stored_key_and_few_others(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    keys = rng.integers(-(2**63), 2**63 - 1, 100_000, dtype=np.int64)
+    path = str(tmp_path / "f.seg")
+    write_segment(path, keys, np.zeros(len(keys), dtype=np.int64))
+    seg = Segment(path, len(keys))
+    assert seg.might_hold(keys).all()
+    absent = rng.integers(-(2**63), 2**63 - 1, 100_000, dtype=np.int64)
+    # 12 bits and 8 probes per pair: 0.3% in theory.
+    assert seg.might_hold(absent).mean() < 0.006
     seg.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -143,6 +144,17 @@ def unpack_window_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 class StoreConflict(Exception):
     """Another writer changed the documents a batch replaces; recompute and retry."""
+
+
+def delete_index_files(path: str) -> None:
+    """Delete an SQLite index from disk: its file, journal and band segments."""
+    import os
+    import shutil
+
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
+    shutil.rmtree(path + ".bands", ignore_errors=True)
 
 
 def open_store(location: str, *, create: bool) -> Store:

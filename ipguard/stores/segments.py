@@ -1,62 +1,100 @@
-"""LSH postings in immutable, memory-mapped segment files.
+"""LSH postings in immutable segment files: a Bloom filter, a fence and sorted pairs.
 
-A segment holds (band key, window id) pairs sorted by key. Every `BLOCK`-th
-key is copied into a fence that a reader keeps in memory, so looking up an
-output's keys is a vectorised binary search over the fence and then over one
-block of the mapped file per key: a page touch per key instead of a B-tree
-descent per key. With 21 M pairs (1 M windows) 900 keys took 0.46 ms p50,
-where the SQLite table they replace took 3.5-7 ms (bench/speed.py, W3).
+A segment holds (band key, window id) pairs sorted by key. Looking up an
+output's keys is three vectorised steps: the segment's Bloom filter drops
+the keys it does not hold (most of a novel output's), a fence of every
+`BLOCK`-th key kept in memory names the one block of pairs where each
+remaining key can be, and one `pread` per block fetches it.
 
-Pages a lookup touched are handed back to the kernel after it
-(`MADV_DONTNEED`), so a checking process's RSS does not grow with the index:
-a mapped B-tree without that reached 316 MB after 1,000 checks at 1 M windows.
+Why not a memory map of the pairs: this machine's kernel maps large page-cache
+folios whole (2 MB per fault), so 256 random keys mapped half of a 1 M-window
+segment into the checking process's RSS (369 MB peak, bench/speed.py W3),
+whatever `madvise` said. Reads do not count in RSS; the filter, which is
+mapped, is capped at `MAX_FILTER_BYTES`, so RSS stays bounded by that cap and
+the fence (1/256 of the pairs' keys) however large the index grows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import mmap
 import os
 import struct
-from collections.abc import Sequence
 
 import numpy as np
 
-MAGIC = b"IPGSEG01"
-#: Pairs per fence entry. 128 keeps the fence at 1/128 of the keys (1.3 MB of
-#: RAM per million windows) and the search inside a block at 8 steps.
-BLOCK = 128
-_HEADER = struct.Struct("<8sQQQ")  # magic, entries, block, fence entries
+MAGIC = b"IPGSEG02"
+#: Pairs per fence entry: one block is 4 KB, one page read per key.
+BLOCK = 256
+#: Bloom filter bits per stored pair. 12 bits and 8 probes give 0.3% false
+#: positives: of a 2 KB output's ~2,000 keys about 6 need a read for nothing.
+BITS_PER_PAIR = 12
+MAX_PROBES = 8
+#: The filter is mapped into the checking process; past this size (about 44 M
+#: pairs, 2 M windows) it keeps the size and lets more false positives through.
+MAX_FILTER_BYTES = 64 << 20
+_PAIR = 16
+_HEADER = struct.Struct("<8sQQQQQ")  # magic, pairs, block, fence keys, filter bytes, probes
 _EMPTY = np.zeros(0, dtype=np.int64)
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
 class SegmentError(Exception):
     """A segment file is missing, truncated or not a segment."""
 
 
-def _layout(entries: int, fence: int) -> tuple[int, int, int]:
-    """Byte offsets of the fence, the keys and the window ids; then the file size."""
-    keys_at = _HEADER.size + 8 * fence
-    wins_at = keys_at + 8 * entries
-    return keys_at, wins_at, wins_at + 8 * entries
+def _layout(pairs: int, fence: int, filter_bytes: int) -> tuple[int, int, int]:
+    """Byte offsets of the filter and of the pairs (after the fence); the file size."""
+    filter_at = _HEADER.size + 8 * fence
+    pairs_at = filter_at + filter_bytes
+    return filter_at, pairs_at, pairs_at + _PAIR * pairs
+
+
+def _probes(keys: np.ndarray, bits: int, probes: int) -> np.ndarray:
+    """(keys, probes) bit positions of each key in a filter of `bits` bits."""
+    x = keys.astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        h1 = (x ^ (x >> np.uint64(31))) * _MIX1
+        h1 ^= h1 >> np.uint64(29)
+        h2 = ((x ^ (x >> np.uint64(33))) * _MIX2) | np.uint64(1)
+        steps = np.arange(probes, dtype=np.uint64)
+        return (h1[:, None] + steps[None, :] * h2[:, None]) % np.uint64(bits)
+
+
+def _filter_shape(pairs: int) -> tuple[int, int]:
+    """(bytes, probes) of the filter for `pairs` pairs."""
+    size = min(MAX_FILTER_BYTES, max(8, math.ceil(BITS_PER_PAIR * pairs / 8)))
+    size = -(-size // 8) * 8
+    probes = max(1, min(MAX_PROBES, round(8 * size / max(pairs, 1) * math.log(2))))
+    return size, probes
 
 
 def write_segment(path: str, keys: np.ndarray, wins: np.ndarray) -> str:
     """Write pairs (sorted here) to a new file, flushed to disk; its digest."""
-    keys = np.ascontiguousarray(keys, dtype="<i8")
-    wins = np.ascontiguousarray(wins, dtype="<i8")
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    wins = np.ascontiguousarray(wins, dtype=np.int64)
     # Stable timsort: merged segments arrive as a few sorted runs (O(n log runs)).
     order = np.argsort(keys, kind="stable")
-    keys, wins = keys[order], wins[order]
-    fence = np.ascontiguousarray(keys[::BLOCK])
+    pairs = np.empty((len(keys), 2), dtype="<i8")
+    pairs[:, 0] = keys[order]
+    pairs[:, 1] = wins[order]
+    fence = np.ascontiguousarray(pairs[::BLOCK, 0])
+    size, probes = _filter_shape(len(keys))
+    marks = np.zeros(8 * size, dtype=bool)
+    for at in range(0, len(keys), 1 << 20):
+        marks[_probes(pairs[at : at + (1 << 20), 0], 8 * size, probes).ravel()] = True
+    bloom = np.packbits(marks, bitorder="little")
+    del marks
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "xb") as out:
         for part in (
-            _HEADER.pack(MAGIC, len(keys), BLOCK, len(fence)),
+            _HEADER.pack(MAGIC, len(keys), BLOCK, len(fence), size, probes),
             fence.tobytes(),
-            keys.tobytes(),
-            wins.tobytes(),
+            bloom.tobytes(),
+            pairs.tobytes(),
         ):
             digest.update(part)
             out.write(part)
@@ -75,83 +113,138 @@ def file_digest(path: str) -> str:
 
 
 class Segment:
-    """One mapped segment file, read-only."""
+    """One segment file, open for lookups."""
 
     def __init__(self, path: str, entries: int) -> None:
         self.path = path
         try:
-            with open(path, "rb") as f:
-                head = f.read(_HEADER.size)
-                if len(head) < _HEADER.size:
-                    raise SegmentError(f"{path} is truncated")
-                magic, count, block, fence_len = _HEADER.unpack(head)
-                keys_at, wins_at, size = _layout(count, fence_len)
-                if magic != MAGIC or block != BLOCK or count != entries:
-                    raise SegmentError(f"{path} is not the segment the index lists")
-                if os.fstat(f.fileno()).st_size != size or count == 0:
-                    raise SegmentError(f"{path} is truncated")
-                self.fence = np.frombuffer(f.read(8 * fence_len), dtype="<i8").astype(np.int64)
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            self._fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError as exc:
             raise SegmentError(f"{path} is missing") from exc
-        except (OSError, ValueError, struct.error) as exc:
+        except OSError as exc:
+            raise SegmentError(f"{path} is unreadable ({exc})") from exc
+        try:
+            head = os.pread(self._fd, _HEADER.size, 0)
+            if len(head) < _HEADER.size:
+                raise SegmentError(f"{path} is truncated")
+            magic, count, block, fence_len, filter_bytes, probes = _HEADER.unpack(head)
+            if magic != MAGIC or block != BLOCK or count != entries or not 0 < probes <= 64:
+                raise SegmentError(f"{path} is not the segment the index lists")
+            filter_at, self._pairs_at, size = _layout(count, fence_len, filter_bytes)
+            if os.fstat(self._fd).st_size != size or count == 0 or filter_bytes % 8:
+                raise SegmentError(f"{path} is truncated")
+            raw = os.pread(self._fd, 8 * fence_len, _HEADER.size)
+            self.fence = np.frombuffer(raw, dtype="<i8").astype(np.int64)
+            self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        except SegmentError:
+            os.close(self._fd)
+            raise
+        except (OSError, ValueError) as exc:
+            os.close(self._fd)
             raise SegmentError(f"{path} is unreadable ({exc})") from exc
         self.entries = count
-        self.keys = np.frombuffer(self._map, dtype="<i8", count=count, offset=keys_at)
-        self.wins = np.frombuffer(self._map, dtype="<i8", count=count, offset=wins_at)
+        self._bloom = np.frombuffer(self._map, dtype=np.uint8, count=filter_bytes, offset=filter_at)
+        self._probes = probes
 
-    def _bound(self, query: np.ndarray, *, after: bool) -> np.ndarray:
-        """First position whose key is >= each query key (> with `after`)."""
-        n = self.entries
-        side = "right" if after else "left"
-        block = np.searchsorted(self.fence, query, side=side)
-        lo = np.maximum(block - 1, 0) * BLOCK
-        hi = np.minimum(block * BLOCK, n)
-        keys = self.keys
-        while True:
-            active = lo < hi
-            if not active.any():
-                return lo
-            mid = (lo + hi) >> 1
-            value = keys[np.minimum(mid, n - 1)]
-            right = (value <= query) if after else (value < query)
-            right &= active
-            lo = np.where(right, mid + 1, lo)
-            hi = np.where(active & ~right, mid, hi)
+    def might_hold(self, query: np.ndarray) -> np.ndarray:
+        """Which keys the Bloom filter lets through (every stored one, and a few others)."""
+        bits = _probes(query, 8 * len(self._bloom), self._probes)
+        byte = self._bloom[(bits >> np.uint64(3)).astype(np.int64)]
+        set_ = (byte >> (bits & np.uint64(7)).astype(np.uint8)) & np.uint8(1)
+        return set_.all(axis=1)
 
     def lookup(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(key, window id) of every pair whose key is in `query` (sorted, unique)."""
         if len(query) == 0:
             return _EMPTY, _EMPTY
-        start = self._bound(query, after=False)
-        hit = start < self.entries
-        hit[hit] = self.keys[start[hit]] == query[hit]
-        if not hit.any():
+        query = query[self.might_hold(query)]
+        if len(query) == 0:
             return _EMPTY, _EMPTY
-        query, start = query[hit], start[hit]
-        counts = self._bound(query, after=True) - start
+        # The first pair >= q lies after fence[j - 1] < q and at the latest at
+        # fence[j]: reading BLOCK + 1 pairs from block j - 1 covers it.
+        first = np.maximum(np.searchsorted(self.fence, query, side="left") - 1, 0) * BLOCK
+        starts, row = np.unique(first, return_inverse=True)
+        span = BLOCK + 1
+        reads = [self._read(int(s), span) for s in starts.tolist()]
+        filled = np.array([len(r) // _PAIR for r in reads], dtype=np.int64)
+        blocks = np.frombuffer(
+            b"".join(r.ljust(span * _PAIR, b"\0") for r in reads), dtype="<i8"
+        ).reshape(len(starts), span, 2)
+        lo = self._search(blocks, row, filled, query, after=False)
+        hi = self._search(blocks, row, filled, query, after=True)
+        counts = hi - lo
+        keys = [np.repeat(query, counts)]
         offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        positions = np.repeat(start, counts) + offsets
-        return np.repeat(query, counts), self.wins[positions].astype(np.int64)
+        wins = [blocks[np.repeat(row, counts), np.repeat(lo, counts) + offsets, 1]]
+        # A run of one key that fills its read to the end may go on past it.
+        longer = np.flatnonzero((counts > 0) & (hi == filled[row]) & (filled[row] == span))
+        for i in longer.tolist():
+            more = self._run_after(int(starts[row[i]]) + span, int(query[i]))
+            keys.append(np.full(len(more), query[i], dtype=np.int64))
+            wins.append(more)
+        return np.concatenate(keys), np.concatenate(wins).astype(np.int64)
 
-    def release(self) -> None:
-        """Give the pages the last lookups touched back to the kernel (RSS stays flat)."""
-        if hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)
+    def _read(self, start: int, count: int) -> bytes:
+        count = min(count, self.entries - start)
+        return os.pread(self._fd, _PAIR * count, self._pairs_at + _PAIR * start)
+
+    @staticmethod
+    def _search(
+        blocks: np.ndarray, row: np.ndarray, filled: np.ndarray, query: np.ndarray, *, after: bool
+    ) -> np.ndarray:
+        """Per key, the first column of its block whose key is >= it (> with `after`)."""
+        lo = np.zeros(len(query), dtype=np.int64)
+        hi = filled[row].copy()
+        while True:
+            active = lo < hi
+            if not active.any():
+                return lo
+            mid = (lo + hi) >> 1
+            value = blocks[row, np.minimum(mid, blocks.shape[1] - 1), 0]
+            right = (value <= query) if after else (value < query)
+            right &= active
+            lo = np.where(right, mid + 1, lo)
+            hi = np.where(active & ~right, mid, hi)
+
+    def _run_after(self, start: int, key: int) -> np.ndarray:
+        """Window ids of the pairs with `key` from pair `start` on, until the key changes."""
+        out = []
+        while start < self.entries:
+            chunk = np.frombuffer(self._read(start, 4 * BLOCK), dtype="<i8").reshape(-1, 2)
+            same = chunk[:, 0] == key
+            stop = int(np.argmin(same)) if not same.all() else len(same)
+            out.append(chunk[:stop, 1])
+            if stop < len(same):
+                break
+            start += len(chunk)
+        return np.concatenate(out) if out else _EMPTY
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (key, window id) pair, read whole: for merges and checks."""
+        data = np.fromfile(self.path, dtype="<i8", count=2 * self.entries, offset=self._pairs_at)
+        if len(data) != 2 * self.entries:
+            raise SegmentError(f"{self.path} is truncated")
+        data = data.reshape(-1, 2)
+        return data[:, 0].astype(np.int64), data[:, 1].astype(np.int64)
 
     def close(self) -> None:
-        self.keys = self.wins = _EMPTY
-        # A caller may still hold a view: the map then goes with it.
+        self._bloom = np.zeros(0, dtype=np.uint8)
+        # A caller may still hold a view of the map: it then goes with that view.
         with contextlib.suppress(BufferError):
             self._map.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def merge(
-    segments: Sequence[Segment], drop_docs: np.ndarray, doc_shift: int
+    segments: list[Segment], drop_docs: np.ndarray, doc_shift: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of several segments, without those of the documents in `drop_docs`."""
-    keys = np.concatenate([s.keys for s in segments]) if segments else _EMPTY
-    wins = np.concatenate([s.wins for s in segments]) if segments else _EMPTY
+    if not segments:
+        return _EMPTY, _EMPTY
+    parts = [s.pairs() for s in segments]
+    keys = np.concatenate([k for k, _ in parts])
+    wins = np.concatenate([w for _, w in parts])
     if len(drop_docs):
         keep = ~np.isin(wins >> doc_shift, drop_docs)
         keys, wins = keys[keep], wins[keep]

@@ -328,10 +328,9 @@ class SQLiteStore:
         """Segments with every pair of the dropped documents gone (rewritten where held)."""
         out = []
         for row in rows:
-            seg = self._segment(row[1], row[2])
-            if np.isin(seg.wins >> DOC_SHIFT, drop).any():
+            _, wins = self._segment(row[1], row[2]).pairs()
+            if np.isin(wins >> DOC_SHIFT, drop).any():
                 row = self._merge_rows([row], written, replaced, drop)
-                seg.release()
                 if row[2] == 0:
                     continue
             out.append(row)
@@ -402,7 +401,6 @@ class SQLiteStore:
         found_wins: list[np.ndarray] = []
         for seg in self._segments():
             k, w = seg.lookup(query)
-            seg.release()
             if len(k):
                 found_keys.append(k)
                 found_wins.append(w)
@@ -461,12 +459,15 @@ class SQLiteStore:
                 problems.append(f"band segment {exc}")
                 continue
             try:
+                keys, wins = seg.pairs()
                 if file_digest(path) != digest:
                     problems.append(f"band segment {path} does not match its digest")
-                elif len(seg.keys) > 1 and bool((np.diff(seg.keys) < 0).any()):
+                elif bool((np.diff(keys) < 0).any()):
                     problems.append(f"band segment {path} is not sorted")
                 else:
-                    doc_ids.append(np.asarray(seg.wins >> DOC_SHIFT))
+                    doc_ids.append(wins >> DOC_SHIFT)
+            except SegmentError as exc:
+                problems.append(f"band segment {exc}")
             finally:
                 seg.close()
         found: dict[int, int] = {}
