@@ -28,12 +28,14 @@ import numpy as np
 MAGIC = b"IPGSEG02"
 #: Pairs per fence entry: one block is 4 KB, one page read per key.
 BLOCK = 256
-#: Bloom filter bits per stored pair. 12 bits and 8 probes give 0.3% false
-#: positives: of a 2 KB output's ~2,000 keys about 6 need a read for nothing.
-BITS_PER_PAIR = 12
-MAX_PROBES = 8
-#: The filter is mapped into the checking process; past this size (about 44 M
-#: pairs, 2 M windows) it keeps the size and lets more false positives through.
+#: Bloom filter bits per stored pair. Blocked in 64-bit words, 16 bits let
+#: about 0.5% of absent keys through (measured at 1 K to 2 M pairs: 0.52% with
+#: 4 probes, 0.41% with 6, 0.44% with 8): of a 2 KB output's ~2,000 keys about
+#: 10 need a read for nothing. 4 probes: building costs half of 8's.
+BITS_PER_PAIR = 16
+MAX_PROBES = 4
+#: The filter is mapped into the checking process; past this size (about 33 M
+#: pairs, 1.6 M windows) it keeps the size and lets more false positives through.
 MAX_FILTER_BYTES = 64 << 20
 _PAIR = 16
 _HEADER = struct.Struct("<8sQQQQQ")  # magic, pairs, block, fence keys, filter bytes, probes
@@ -54,14 +56,23 @@ def _layout(pairs: int, fence: int, filter_bytes: int) -> tuple[int, int, int]:
 
 
 def _probes(keys: np.ndarray, bits: int, probes: int) -> np.ndarray:
-    """(keys, probes) bit positions of each key in a filter of `bits` bits."""
+    """(keys, probes) bit positions of each key, all in one 64-bit word of the filter.
+
+    A blocked filter: one cache line (and one page) per key, where a classic
+    one scattered eight probes over the whole filter and building it for 21 M
+    pairs took 6 s of cache misses.
+    """
     x = keys.astype(np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
         h1 = (x ^ (x >> np.uint64(31))) * _MIX1
         h1 ^= h1 >> np.uint64(29)
-        h2 = ((x ^ (x >> np.uint64(33))) * _MIX2) | np.uint64(1)
-        steps = np.arange(probes, dtype=np.uint64)
-        return (h1[:, None] + steps[None, :] * h2[:, None]) % np.uint64(bits)
+        h2 = (x ^ (x >> np.uint64(33))) * _MIX2
+        h2 ^= h2 >> np.uint64(27)
+    # Word = high 32 bits of h1 scaled to the word count (multiply-shift: no division).
+    base = (((h1 >> np.uint64(32)) * np.uint64(bits // 64)) >> np.uint64(32)) << np.uint64(6)
+    shifts = np.arange(probes, dtype=np.uint64) * np.uint64(6)
+    # int64 positions: numpy indexes with uint64 ten times slower.
+    return (base[:, None] + ((h2[:, None] >> shifts[None, :]) & np.uint64(63))).astype(np.int64)
 
 
 def _filter_shape(pairs: int) -> tuple[int, int]:
@@ -92,9 +103,9 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray) -> str:
     with open(path, "xb") as out:
         for part in (
             _HEADER.pack(MAGIC, len(keys), BLOCK, len(fence), size, probes),
-            fence.tobytes(),
-            bloom.tobytes(),
-            pairs.tobytes(),
+            memoryview(fence).cast("B"),
+            memoryview(bloom),
+            memoryview(pairs).cast("B"),
         ):
             digest.update(part)
             out.write(part)
@@ -149,8 +160,8 @@ class Segment:
     def might_hold(self, query: np.ndarray) -> np.ndarray:
         """Which keys the Bloom filter lets through (every stored one, and a few others)."""
         bits = _probes(query, 8 * len(self._bloom), self._probes)
-        byte = self._bloom[(bits >> np.uint64(3)).astype(np.int64)]
-        set_ = (byte >> (bits & np.uint64(7)).astype(np.uint8)) & np.uint8(1)
+        byte = self._bloom[bits >> 3]
+        set_ = (byte >> (bits & 7).astype(np.uint8)) & np.uint8(1)
         return set_.all(axis=1)
 
     def lookup(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
