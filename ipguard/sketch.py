@@ -38,6 +38,10 @@ MAX_SHINGLE = len(_SHINGLE_MULTIPLIERS)
 CACHE_SHINGLES = 8192
 
 
+#: Distinct tokens a hasher remembers per channel before starting over.
+CACHED_TOKENS = 2_000_000
+
+
 class TokenHasher:
     """Maps normalized token strings to 32-bit keyed hashes (BLAKE2b with the index key).
 
@@ -49,30 +53,31 @@ class TokenHasher:
         if not 16 <= len(key) <= 64:
             raise ValueError("token key must be 16 to 64 bytes")
         self._key = key
-        self._cache: dict[str, int] = {}
+        self._caches: dict[str, dict[str, int]] = {}
 
     @property
     def key(self) -> bytes:
         return self._key
 
     def ids(self, channel: str, tokens: Sequence[str]) -> np.ndarray:
-        """uint32 ids of `tokens` in `channel` (the channel salts the hash)."""
-        cache_ = self._cache
-        out = np.empty(len(tokens), dtype=_U32)
-        prefix = b"c\0" if channel == "code" else b"t\0"
-        key = self._key
-        for i, tok in enumerate(tokens):
-            ck = channel[0] + tok
-            v = cache_.get(ck)
-            if v is None:
+        """uint32 ids of `tokens` in `channel` (the channel salts the hash).
+
+        Only tokens not seen before are hashed one by one; the rest is a
+        dictionary lookup mapped over the sequence, without a Python loop.
+        """
+        cache = self._caches.setdefault(channel, {})
+        missing = set(tokens).difference(cache)
+        if missing:
+            if len(cache) + len(missing) > CACHED_TOKENS:
+                cache.clear()
+            prefix = b"c\0" if channel == "code" else b"t\0"
+            key = self._key
+            for tok in missing:
                 digest = hashlib.blake2b(
                     prefix + tok.encode("utf-8", "surrogatepass"), key=key, digest_size=4
                 ).digest()
-                v = int.from_bytes(digest, "little")
-                if len(cache_) < 2_000_000:
-                    cache_[ck] = v
-            out[i] = v
-        return out
+                cache[tok] = int.from_bytes(digest, "little")
+        return np.fromiter(map(cache.__getitem__, tokens), dtype=_U32, count=len(tokens))
 
 
 def shingle_hashes(ids: np.ndarray, k: int) -> np.ndarray:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
 
 from ipguard.normalize import detect_kind, detect_language, normalize
 from ipguard.normalize.languages import language_names
+from ipguard.normalize.text import normalize_word, word_tokens
 
 LANGUAGES = sorted(PROTECTED)
 
@@ -175,3 +180,16 @@ def test_a_broken_javascript_snippet_keeps_its_grammar_tokens() -> None:
     doc = normalize(fragment, kind="code", language="javascript")
     assert doc.notes == ("javascript parse mostly failed; tokens kept, names taken for locals",)
     assert "$s" in doc.code.tokens and "request" in doc.code.tokens
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.integers(0, 40), st.integers(0, 40))
+def test_word_spans_equal_a_match_per_word(text: str, start: int, length: int) -> None:
+    start = min(start, len(text))
+    end = min(len(text), start + length)
+    expected: tuple[list[str], list[int], list[int]] = ([], [], [])
+    for m in re.compile(r"\w+").finditer(text, start, end):
+        expected[0].append(normalize_word(m.group()))
+        expected[1].append(m.start())
+        expected[2].append(m.end())
+    assert word_tokens(text, start, end) == expected

@@ -119,7 +119,7 @@ def test_segments_stay_few_and_compact_to_one(tmp_path: Path) -> None:
         for item in texts:  # one batch (so one new segment) each
             guard.index.write([guard.index.prepare(*_prepared(item))], [])
         counts = len(_listed(index))
-        assert counts == MAX_SEGMENTS, counts  # the smallest are merged as they come
+        assert 1 < counts <= MAX_SEGMENTS, counts  # the smallest are merged as they come
         store = guard.index.store
         assert isinstance(store, SQLiteStore)
         before = store.band_pairs()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from datasketch import LeanMinHash, MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,3 +92,17 @@ def test_permutations_equal_datasketch_without_importing_it() -> None:
         a, b = permutations(num_perm, seed)
         da, db = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
         assert np.array_equal(a, da) and np.array_equal(b, db)
+
+
+def test_token_ids_do_not_depend_on_what_the_cache_remembers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ipguard.sketch as sketch
+
+    tokens = [f"t{i % 37}" for i in range(300)]
+    expected = sketch.TokenHasher(b"k" * 32).ids("code", tokens)
+    monkeypatch.setattr(sketch, "CACHED_TOKENS", 5)  # starts over again and again
+    hasher = sketch.TokenHasher(b"k" * 32)
+    for _ in range(3):
+        assert (hasher.ids("code", tokens) == expected).all()
+    assert (hasher.ids("text", tokens) != expected).any()  # the channel salts the hash

@@ -14,7 +14,7 @@ from . import languages
 from .code import code_tokens
 from .lexical import lexical_tokens
 from .markdown import has_fence, split_markdown
-from .text import word_tokens
+from .text import word_spans, word_tokens
 
 __all__ = ["normalize", "detect_kind", "detect_language", "languages"]
 
@@ -100,8 +100,10 @@ def normalize(
                 prose.extend(zip(*word_tokens(text, seg.start, seg.end), strict=False))
     elif kind == "code":
         _code(text, 0, len(text), language, code, prose, notes)
-    else:
-        prose.extend(zip(*word_tokens(text), strict=False))
+    else:  # plain prose: the words are the stream, already in order
+        words, spans = word_spans(text)
+        stream = TokenStream("text", tuple(words), spans) if words else TokenStream.empty("text")
+        return NormalizedDocument(TokenStream.empty("code"), stream, ())
     return NormalizedDocument(_stream("code", code), _stream("text", prose), tuple(notes))
 
 

@@ -69,11 +69,12 @@ CREATE TABLE IF NOT EXISTS segments (
 #: Tables every index has had; a file without them is not an index (an index
 #: of an older format has them, and its manifest then asks for a rebuild).
 _TABLES = {"meta", "documents", "channels"}
-#: Segments a lookup may have to visit: past this, a write merges the two
-#: smallest (sizes then grow like a binary counter: each pair is rewritten
-#: about log2(batches / MAX_SEGMENTS) times). Each visit costs a lookup about
-#: 0.1 ms; merging after every batch made building 1 M windows 2.3x slower.
+#: Segments a lookup may have to visit (each visit costs it about 0.1 ms):
+#: past this, a write merges the `MERGE_FANIN` smallest, so sizes grow like a
+#: base-4 counter and a pair is rewritten about log4(batches / 8) times.
+#: Merging after every batch made building 1 M windows 2.3x slower.
 MAX_SEGMENTS = 8
+MERGE_FANIN = 4
 #: `compact` merges everything into one segment once the segments other than
 #: the largest hold this share of the pairs: after a large run, not after
 #: every small addition to a large index.
@@ -246,7 +247,7 @@ class SQLiteStore:
                     listed.append(self._add_segment(keys, wins, written))
                     while len(listed) > MAX_SEGMENTS:
                         listed.sort(key=lambda row: row[2])
-                        smallest = [listed.pop(0), listed.pop(0)]
+                        smallest, listed = listed[:MERGE_FANIN], listed[MERGE_FANIN:]
                         listed.append(self._merge_rows(smallest, written, replaced))
         except BaseException:
             self._unlink(written)
