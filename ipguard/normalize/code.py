@@ -225,28 +225,75 @@ def _prose(text: str, start: int, end: int, prose: list[tuple[str, int, int]]) -
 Leaf = tuple[int, str, str, int, int, str, str]
 
 
+#: What the walk does with a node of a kind (classified once per grammar symbol).
+_OTHER, _ERROR, _COMMENT, _STRING, _NUMBER = range(5)
+_KINDS: dict[str, dict[int, tuple[int, str, bool]]] = {}
+
+
+def _kind(node: Any, spec: LanguageSpec) -> tuple[int, str, bool]:
+    """(category, type, binds names) of a node's grammar symbol."""
+    ntype = node.type
+    if ntype == "ERROR":
+        category = _ERROR
+    elif "comment" in ntype:
+        category = _COMMENT
+    elif ntype in _STRING_UNITS and node.is_named:
+        category = _STRING
+    elif ntype in _NUMBER_UNITS and node.is_named:
+        category = _NUMBER
+    else:
+        category = _OTHER
+    return category, ntype, ntype in spec.binders
+
+
 def _walk(root: Any, spec: LanguageSpec, data: bytes) -> tuple[list[Leaf], set[str], int]:
-    """One pass over the tree: leaves in order, names bound anywhere, bytes in ERROR nodes."""
+    """One pass over the tree: leaves in order, names bound anywhere, bytes in ERROR nodes.
+
+    A node's kind is looked up by its symbol id: reading its type string and
+    testing it against the categories for every node took a third of the walk.
+    """
     leaves: list[Leaf] = []
     bound: set[str] = set()
     binders = spec.binders
+    kinds = _KINDS.setdefault(spec.name, {})
     error_bytes = 0
     cursor = root.walk()
     parents: list[str] = []
     while True:
         node = cursor.node
-        ntype = node.type
+        known = kinds.get(node.kind_id)
+        if known is None:
+            known = kinds[node.kind_id] = _kind(node, spec)
+        category, ntype, binds = known
         descend = False
-        if ntype in binders:
+        if binds:
             _collect_bound(node, binders[ntype], spec, data, bound)
-        if node.start_byte == node.end_byte:
+        start, end = node.start_byte, node.end_byte
+        if start == end:
             pass
-        elif ntype == "ERROR":
-            error_bytes += node.end_byte - node.start_byte
+        elif category == _OTHER:
+            if node.child_count == 0:
+                tok = data[start:end].decode("utf-8", "replace")
+                if tok not in DROPPED:
+                    leaves.append(
+                        (
+                            0,
+                            ntype,
+                            tok,
+                            start,
+                            end,
+                            parents[-1] if parents else "",
+                            cursor.field_name or "",
+                        )
+                    )
+            else:
+                descend = True
+        elif category == _ERROR:
+            error_bytes += end - start
             descend = True
-        elif "comment" in ntype:
-            leaves.append((1, ntype, "", node.start_byte, node.end_byte, "", ""))
-        elif ntype in _STRING_UNITS and node.is_named:
+        elif category == _COMMENT:
+            leaves.append((1, ntype, "", start, end, "", ""))
+        elif category == _STRING:
             parent = parents[-1] if parents else ""
             is_doc = (
                 parent == "expression_statement"
@@ -255,25 +302,9 @@ def _walk(root: Any, spec: LanguageSpec, data: bytes) -> tuple[list[Leaf], set[s
                 and node.parent is not None
                 and node.parent.named_child_count == 1
             )
-            leaves.append((3 if is_doc else 2, ntype, "", node.start_byte, node.end_byte, "", ""))
-        elif ntype in _NUMBER_UNITS and node.is_named:
-            leaves.append((4, ntype, "", node.start_byte, node.end_byte, "", ""))
-        elif node.child_count == 0:
-            tok = data[node.start_byte : node.end_byte].decode("utf-8", "replace")
-            if tok not in DROPPED:
-                leaves.append(
-                    (
-                        0,
-                        ntype,
-                        tok,
-                        node.start_byte,
-                        node.end_byte,
-                        parents[-1] if parents else "",
-                        cursor.field_name or "",
-                    )
-                )
+            leaves.append((3 if is_doc else 2, ntype, "", start, end, "", ""))
         else:
-            descend = True
+            leaves.append((4, ntype, "", start, end, "", ""))
         if descend and cursor.goto_first_child():
             parents.append(ntype)
             continue
