@@ -180,11 +180,19 @@ class Segment:
         first = np.maximum(np.searchsorted(self.fence, query, side="left") - 1, 0) * BLOCK
         starts, row = np.unique(first, return_inverse=True)
         span = BLOCK + 1
-        reads = [self._read(int(s), span) for s in starts.tolist()]
-        filled = np.array([len(r) // _PAIR for r in reads], dtype=np.int64)
-        blocks = np.frombuffer(
-            b"".join(r.ljust(span * _PAIR, b"\0") for r in reads), dtype="<i8"
-        ).reshape(len(starts), span, 2)
+        # Each block is read straight into its row of one buffer.
+        blocks = np.empty((len(starts), span, 2), dtype="<i8")
+        filled = np.minimum(self.entries - starts, span)
+        rows = memoryview(blocks.reshape(len(starts), span * _PAIR // 8)).cast("B")
+        fd, base = self._fd, self._pairs_at
+        for i, (at, count) in enumerate(zip(starts.tolist(), filled.tolist(), strict=True)):
+            if (
+                os.preadv(
+                    fd, [rows[i * span * _PAIR : (i * span + count) * _PAIR]], base + _PAIR * at
+                )
+                != _PAIR * count
+            ):
+                raise SegmentError(f"{self.path} is truncated")
         lo = self._search(blocks, row, filled, query, after=False)
         hi = self._search(blocks, row, filled, query, after=True)
         counts = hi - lo
