@@ -133,7 +133,11 @@ def _code(
 def _stream(channel: str, items: list[tuple[str, int, int]]) -> TokenStream:
     if not items:
         return TokenStream.empty(channel)  # type: ignore[arg-type]
-    items.sort(key=lambda t: t[1])
-    tokens = tuple(t[0] for t in items)
-    spans = np.array([(t[1], t[2]) for t in items], dtype=np.int64)
-    return TokenStream(channel, tokens, spans)  # type: ignore[arg-type]
+    words, starts, ends = zip(*items, strict=True)
+    spans = np.empty((len(items), 2), dtype=np.int64)
+    spans[:, 0] = starts
+    spans[:, 1] = ends
+    order = np.argsort(spans[:, 0], kind="stable")  # channels interleave (code, comments)
+    if (np.diff(order) == 1).all():
+        return TokenStream(channel, words, spans)  # type: ignore[arg-type]
+    return TokenStream(channel, tuple(words[i] for i in order.tolist()), spans[order])  # type: ignore[arg-type]

@@ -183,8 +183,12 @@ def code_tokens(
     local = spec.local_identifiers
     member = _MEMBER_ACCESS if spec.keep_after_dot else frozenset()
     previous = ""
+    ascii_base = start if to_char.table is None else None
     for kind, node_type, tok, s, e, parent, field in leaves:
-        cs, ce = to_char(s), to_char.end(e)
+        if ascii_base is not None:  # the common case, without two calls per token
+            cs, ce = ascii_base + s, ascii_base + e
+        else:
+            cs, ce = to_char(s), to_char.end(e)
         if kind == 0:  # plain leaf
             raw = tok
             if (
