@@ -40,7 +40,7 @@ from .stores import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Attempts at a batch that concurrent writers keep invalidating.
 WRITE_ATTEMPTS = 8
 
