@@ -276,28 +276,29 @@ class Guard:
         adds: list[DocumentRecord] = []
         removes: list[DocumentInfo] = []
         try:
-            for done, result in enumerate(results):
-                existing = pending[done]
-                if progress:
-                    progress(result.size if isinstance(result, DocumentRecord) else 0)
-                if isinstance(result, Skipped):
-                    skipped.append(result)
-                    continue
-                if existing is not None:
-                    removes.append(existing)
-                    replaced += 1
-                else:
-                    added += 1
-                adds.append(result)
-                windows += result.windows
-                batch_windows += result.windows
-                if len(adds) >= BATCH_DOCUMENTS or batch_windows >= BATCH_WINDOWS:
+            # Segments are merged once, at the end (which also deletes files an
+            # interrupted run left, even when nothing changed).
+            with self.index.bulk():
+                for done, result in enumerate(results):
+                    existing = pending[done]
+                    if progress:
+                        progress(result.size if isinstance(result, DocumentRecord) else 0)
+                    if isinstance(result, Skipped):
+                        skipped.append(result)
+                        continue
+                    if existing is not None:
+                        removes.append(existing)
+                        replaced += 1
+                    else:
+                        added += 1
+                    adds.append(result)
+                    windows += result.windows
+                    batch_windows += result.windows
+                    if len(adds) >= BATCH_DOCUMENTS or batch_windows >= BATCH_WINDOWS:
+                        self.index.write(adds, removes)
+                        adds, removes, batch_windows = [], [], 0
+                if adds or removes:
                     self.index.write(adds, removes)
-                    adds, removes, batch_windows = [], [], 0
-            if adds or removes:
-                self.index.write(adds, removes)
-            # Also deletes files an interrupted run left, when nothing changed.
-            self.index.compact()
         finally:
             if pool is not None:
                 pool.terminate()

@@ -7,11 +7,12 @@ another configuration is refused rather than silently mis-read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from .errors import (
 from .model import CHANNELS, Channel, Document, NormalizedDocument
 from .sketch import TokenHasher, band_keys, sketch_windows
 from .stores import (
+    BULK_SEGMENTS,
     MAX_CHANNEL_TOKENS,
     ChannelRecord,
     DocumentInfo,
@@ -331,8 +333,19 @@ class Index:
         return out
 
     def compact(self) -> None:
-        """Reorganise the store for lookups; `Guard` calls it after an indexing run."""
+        """Reorganise the store for lookups; `bulk` calls it at the end of a run."""
         self.store.compact()
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Writes of one indexing run: segments are merged once, at its end."""
+        limit = self.store.segment_limit
+        self.store.segment_limit = max(limit, BULK_SEGMENTS)
+        try:
+            yield
+        finally:
+            self.store.segment_limit = limit
+        self.compact()  # not after a failure: the next run compacts
 
     def stats_counts(self) -> tuple[int, int]:
         """(documents, windows) in the index."""

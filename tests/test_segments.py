@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipguard import Guard
-from ipguard.stores import DOC_SHIFT
+from ipguard.stores import BULK_SEGMENTS, DOC_SHIFT
 from ipguard.stores.segments import BLOCK, Segment, SegmentError, write_segment
 from ipguard.stores.sqlite import MAX_SEGMENTS, SQLiteStore
 
@@ -131,6 +131,27 @@ def test_segments_stay_few_and_compact_to_one(tmp_path: Path) -> None:
         )
         assert set(os.listdir(f"{index}.bands")) == set(_listed(index))
         assert not guard.verify()
+
+
+def test_an_indexing_run_merges_once_at_its_end(tmp_path: Path) -> None:
+    index = tmp_path / "bulk.ipguard.db"
+    texts = [
+        (f"doc{i}", " ".join(f"word{(i * 37 + j * 11) % 991}" for j in range(120)))
+        for i in range(40)
+    ]
+    with Guard.open(str(index), create=True) as guard:
+        with guard.index.bulk():
+            for item in texts:
+                guard.index.write([guard.index.prepare(*_prepared(item))], [])
+            during = len(_listed(index))
+            assert MAX_SEGMENTS < during <= BULK_SEGMENTS, during
+        assert len(_listed(index)) == 1
+        # A small addition to a large index is not worth rewriting it all.
+        with guard.index.bulk():
+            guard.index.write([guard.index.prepare(*_prepared(("late", "one two three " * 9)))], [])
+        assert len(_listed(index)) == 2
+        assert not guard.verify()
+        assert guard.index.store.segment_limit == MAX_SEGMENTS
 
 
 def _prepared(item: tuple[str, str]):  # type: ignore[no-untyped-def]

@@ -29,6 +29,9 @@ _CODE_LINE = re.compile(
     re.VERBOSE,
 )
 
+#: Characters of a long line's start and end that `detect_kind` looks at.
+_LINE_ENDS = 200
+
 _HINTS: tuple[tuple[str, str], ...] = (
     ("python", r"^\s*(def |class \w+.*:\s*$|import \w+$|from \S+ import |elif |print\()"),
     ("go", r"^\s*(package \w+$|func [\w(]|\w+ := )"),
@@ -52,10 +55,21 @@ def detect_kind(text: str) -> Kind:
     if not lines:
         return "text"
     sample = lines[:400]
-    code_like = sum(1 for ln in sample if _CODE_LINE.search(ln))
+    code_like = sum(1 for ln in sample if _code_line(ln))
     # Half of the lines looking like code separates source files from prose;
     # prose lines rarely end in ;{}:, or start with a keyword.
     return "code" if code_like >= 0.5 * len(sample) else "text"
+
+
+def _code_line(line: str) -> bool:
+    """Whether a line looks like code: its start and its end decide.
+
+    A long line is searched at both ends only: a paragraph kept on one line
+    (21 KB) took 0.6 ms per search, a twentieth of indexing it.
+    """
+    if len(line) <= 2 * _LINE_ENDS:
+        return _CODE_LINE.search(line) is not None
+    return bool(_CODE_LINE.search(line[:_LINE_ENDS]) or _CODE_LINE.search(line[-_LINE_ENDS:]))
 
 
 def detect_language(code: str) -> str | None:

@@ -64,10 +64,18 @@ class DocumentInfo:
     role: str = "protected"
 
 
+#: Segments a write may leave during an indexing run (`Index.bulk`), which
+#: compacts at its end: merging down to the usual 8 on the way cost 13% of
+#: building 1 M text windows.
+BULK_SEGMENTS = 32
+
+
 class Store(Protocol):
     """Where an index lives. Every method is atomic on its own."""
 
     location: str
+    #: Segments a write may leave before merging (stores without segments ignore it).
+    segment_limit: int
 
     def read_meta(self) -> dict[str, str]:
         """The index's manifest (empty for a new store)."""

@@ -104,6 +104,8 @@ class SQLiteStore:
         self._open_segments: dict[str, Segment] = {}
         self._listed: list[Segment] | None = None
         self._seen_version: int | None = None
+        #: Segments a write may leave before it merges the smallest.
+        self.segment_limit = MAX_SEGMENTS
         exists = os.path.exists(path)
         if not exists and not create:
             raise IndexNotFoundError(f"no index at {path}")
@@ -245,10 +247,7 @@ class SQLiteStore:
                     keys = np.concatenate(band_keys)
                     wins = np.concatenate(band_wins)
                     listed.append(self._add_segment(keys, wins, written))
-                    while len(listed) > MAX_SEGMENTS:
-                        listed.sort(key=lambda row: row[2])
-                        smallest, listed = listed[:MERGE_FANIN], listed[MERGE_FANIN:]
-                        listed.append(self._merge_rows(smallest, written, replaced))
+                    self._merge_down(listed, self.segment_limit, written, replaced)
         except BaseException:
             self._unlink(written)
             raise
@@ -343,6 +342,20 @@ class SQLiteStore:
             out.append(row)
         return out
 
+    def _merge_down(
+        self,
+        listed: list[tuple[int, str, int]],
+        limit: int,
+        written: list[str],
+        replaced: list[str],
+    ) -> None:
+        """Merge the smallest segments, `MERGE_FANIN` at a time, until at most `limit` remain."""
+        while len(listed) > limit:
+            listed.sort(key=lambda row: row[2])
+            smallest = listed[:MERGE_FANIN]
+            del listed[:MERGE_FANIN]
+            listed.append(self._merge_rows(smallest, written, replaced))
+
     def compact(self) -> None:
         """Delete files interrupted writers left; merge the segments into one when it pays."""
         written: list[str] = []
@@ -354,6 +367,8 @@ class SQLiteStore:
                 sizes = [entries for _, _, entries in rows]
                 if len(rows) > 1 and sum(sizes) - max(sizes) >= COMPACT_SHARE * sum(sizes):
                     self._merge_rows(rows, written, replaced)
+                else:
+                    self._merge_down(rows, MAX_SEGMENTS, written, replaced)
         except BaseException:
             self._unlink(written)
             raise
