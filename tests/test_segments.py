@@ -111,13 +111,8 @@ def _listed(index: Path) -> list[str]:
 
 def test_segments_stay_few_and_compact_to_one(tmp_path: Path) -> None:
     index = tmp_path / "few.ipguard.db"
-    texts = [
-        (f"doc{i}", " ".join(f"word{(i * 31 + j * 7) % 997}" for j in range(120)))
-        for i in range(40)
-    ]
     with Guard.open(str(index), create=True) as guard:
-        for item in texts:  # one batch (so one new segment) each
-            guard.index.write([guard.index.prepare(*_prepared(item))], [])
+        _write_one_by_one(guard, 40)  # one batch (so one new segment) each
         counts = len(_listed(index))
         assert 1 < counts <= MAX_SEGMENTS, counts  # the smallest are merged as they come
         store = guard.index.store
@@ -135,14 +130,9 @@ def test_segments_stay_few_and_compact_to_one(tmp_path: Path) -> None:
 
 def test_an_indexing_run_merges_once_at_its_end(tmp_path: Path) -> None:
     index = tmp_path / "bulk.ipguard.db"
-    texts = [
-        (f"doc{i}", " ".join(f"word{(i * 37 + j * 11) % 991}" for j in range(120)))
-        for i in range(40)
-    ]
     with Guard.open(str(index), create=True) as guard:
         with guard.index.bulk():
-            for item in texts:
-                guard.index.write([guard.index.prepare(*_prepared(item))], [])
+            _write_one_by_one(guard, 40)
             during = len(_listed(index))
             assert MAX_SEGMENTS < during <= BULK_SEGMENTS, during
         assert len(_listed(index)) == 1
@@ -152,6 +142,13 @@ def test_an_indexing_run_merges_once_at_its_end(tmp_path: Path) -> None:
         assert len(_listed(index)) == 2
         assert not guard.verify()
         assert guard.index.store.segment_limit == MAX_SEGMENTS
+
+
+def _write_one_by_one(guard: Guard, count: int) -> None:
+    """Index `count` made-up texts, one write (one segment) each."""
+    for i in range(count):
+        words = " ".join(f"word{(i * 31 + j * 7) % 997}" for j in range(120))
+        guard.index.write([guard.index.prepare(*_prepared((f"doc{i}", words)))], [])
 
 
 def _prepared(item: tuple[str, str]):  # type: ignore[no-untyped-def]
