@@ -11,7 +11,7 @@ from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
 
 from ipguard.normalize import detect_kind, detect_language, normalize
 from ipguard.normalize.languages import language_names
-from ipguard.normalize.text import normalize_word, word_tokens
+from ipguard.normalize.text import normalize_word, word_spans, word_tokens, words_in_ranges
 
 LANGUAGES = sorted(PROTECTED)
 
@@ -193,3 +193,18 @@ def test_word_spans_equal_a_match_per_word(text: str, start: int, length: int) -
         expected[1].append(m.start())
         expected[2].append(m.end())
     assert word_tokens(text, start, end) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.lists(st.integers(0, 60), max_size=12))
+def test_words_of_joined_ranges_equal_each_range_split_alone(text: str, cuts: list[int]) -> None:
+    points = sorted({min(c, len(text)) for c in cuts})
+    ranges = list(zip(points[::2], points[1::2], strict=False))
+    expected_words: list[str] = []
+    expected_spans: list[list[int]] = []
+    for start, end in ranges:
+        words, spans = word_spans(text, start, end)
+        expected_words += words
+        expected_spans += spans.tolist()
+    words, spans = words_in_ranges(text, ranges)
+    assert (words, spans.tolist()) == (expected_words, expected_spans)

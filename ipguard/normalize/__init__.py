@@ -14,7 +14,7 @@ from . import languages
 from .code import code_tokens
 from .lexical import lexical_tokens
 from .markdown import has_fence, split_markdown
-from .text import word_spans, word_tokens
+from .text import Tokens, word_spans
 
 __all__ = ["normalize", "detect_kind", "detect_language", "languages"]
 
@@ -101,8 +101,8 @@ def normalize(
     >>> doc.code.tokens
     ('def', '$v', '(', '$v', '$v', ')', ':', 'return', '$v', '+', '$v')
     """
-    code: list[tuple[str, int, int]] = []
-    prose: list[tuple[str, int, int]] = []
+    code = Tokens()
+    prose = Tokens()
     notes: list[str] = []
     if kind is None:
         kind = "code" if language and languages.lookup(language) else detect_kind(text)
@@ -111,7 +111,7 @@ def normalize(
             if seg.kind == "code":
                 _code(text, seg.start, seg.end, seg.language_tag, code, prose, notes)
             else:
-                prose.extend(zip(*word_tokens(text, seg.start, seg.end), strict=False))
+                prose.extend(*word_spans(text, seg.start, seg.end))
     elif kind == "code":
         _code(text, 0, len(text), language, code, prose, notes)
     else:  # plain prose: the words are the stream, already in order
@@ -126,8 +126,8 @@ def _code(
     start: int,
     end: int,
     language: str | None,
-    code: list[tuple[str, int, int]],
-    prose: list[tuple[str, int, int]],
+    code: Tokens,
+    prose: Tokens,
     notes: list[str],
 ) -> None:
     spec = languages.lookup(language)
@@ -144,14 +144,13 @@ def _code(
         notes.append(note)
 
 
-def _stream(channel: str, items: list[tuple[str, int, int]]) -> TokenStream:
-    if not items:
+def _stream(channel: str, collected: Tokens) -> TokenStream:
+    if not collected.words:
         return TokenStream.empty(channel)  # type: ignore[arg-type]
-    words, starts, ends = zip(*items, strict=True)
-    spans = np.empty((len(items), 2), dtype=np.int64)
-    spans[:, 0] = starts
-    spans[:, 1] = ends
-    order = np.argsort(spans[:, 0], kind="stable")  # channels interleave (code, comments)
-    if (np.diff(order) == 1).all():
-        return TokenStream(channel, words, spans)  # type: ignore[arg-type]
-    return TokenStream(channel, tuple(words[i] for i in order.tolist()), spans[order])  # type: ignore[arg-type]
+    spans = collected.spans()
+    starts = spans[:, 0]
+    if (starts[1:] >= starts[:-1]).all():  # already in order: most inputs
+        return TokenStream(channel, tuple(collected.words), spans)  # type: ignore[arg-type]
+    order = np.argsort(starts, kind="stable")  # channels interleave (code, comments)
+    words = collected.words
+    return TokenStream(channel, tuple([words[i] for i in order.tolist()]), spans[order])  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import numpy as np
 
 from .languages import LanguageSpec, parser_for
 from .lexical import DROPPED, LONG_STRING, lexical_tokens
-from .text import word_tokens
+from .text import Tokens, words_in_ranges
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +120,17 @@ class ByteToChar:
             # A byte inside a character maps to the character's end when it ends a span.
             self.table = table
 
-    def __call__(self, offset: int) -> int:
-        if self.table is None:
-            return self.base + offset
-        return self.base + int(self.table[offset])
+    def spans(self, spans: np.ndarray) -> np.ndarray:
+        """(start, end) byte offsets of the segment -> character offsets of the text.
 
-    def end(self, offset: int) -> int:
-        """Character offset just past the character that holds byte `offset - 1`."""
-        if self.table is None or offset == 0:
-            return self(offset)
-        return self.base + int(self.table[offset - 1]) + 1
+        An end inside a character maps to that character's end.
+        """
+        if self.table is None or not len(spans):
+            return spans + self.base
+        out = np.empty_like(spans)
+        out[:, 0] = self.table[spans[:, 0]]
+        out[:, 1] = self.table[spans[:, 1] - 1] + 1
+        return out + self.base
 
 
 def code_tokens(
@@ -137,8 +138,8 @@ def code_tokens(
     start: int,
     end: int,
     spec: LanguageSpec,
-    code: list[tuple[str, int, int]],
-    prose: list[tuple[str, int, int]],
+    code: Tokens,
+    prose: Tokens,
 ) -> str | None:
     """Append the normalized tokens of `text[start:end]` parsed as `spec`.
 
@@ -156,22 +157,10 @@ def code_tokens(
         log.warning("tree-sitter failed on %s input: %s", spec.name, exc)
         lexical_tokens(text, start, end, code, prose)
         return f"{spec.name} parser failed; lexical fallback used"
-    to_char = ByteToChar(segment, start)
-    leaves, bound, error_bytes = _walk(tree.root_node, spec, wrapper + data)
-    if wrapper:
-        cut = len(wrapper)
-        leaves = [
-            (kind, ntype, tok, s - cut, e - cut, parent, fld)
-            for kind, ntype, tok, s, e, parent, fld in leaves
-            if s >= cut
-        ]
-    imported = {
-        tok
-        for kind, _, tok, _, _, parent, _ in leaves
-        if kind == 0 and parent in spec.import_parents
-    }
+    walk = _Walk(spec, wrapper + data, len(wrapper))
+    walk.run(tree.root_node)
     note = None
-    if data and error_bytes > MAX_ERROR_SHARE * len(data):
+    if data and walk.error_bytes > MAX_ERROR_SHARE * len(data):
         if not spec.free_names_local:
             lexical_tokens(text, start, end, code, prose)
             return f"{spec.name} parse mostly failed; lexical fallback used"
@@ -179,63 +168,52 @@ def code_tokens(
         # that a broken parse spoils matters little: the grammar's own tokens
         # (strings, numbers, comments) still beat the lexical fallback's.
         note = f"{spec.name} parse mostly failed; tokens kept, names taken for locals"
-    keep = spec.keep_positions
-    local = spec.local_identifiers
-    member = _MEMBER_ACCESS if spec.keep_after_dot else frozenset()
-    previous = ""
-    ascii_base = start if to_char.table is None else None
-    for kind, node_type, tok, s, e, parent, field in leaves:
-        if ascii_base is not None:  # the common case, without two calls per token
-            cs, ce = ascii_base + s, ascii_base + e
-        else:
-            cs, ce = to_char(s), to_char.end(e)
-        if kind == 0:  # plain leaf
-            raw = tok
-            if (
-                node_type in local
-                and (parent, field) not in keep
-                and previous not in member
-                and (
-                    tok in bound
-                    or (
-                        spec.free_names_local
-                        and tok not in imported
-                        and tok not in spec.known_globals
-                        and parent not in spec.import_parents
-                    )
-                )
-            ):
-                tok = PLACEHOLDER
-            previous = raw
-            code.append((tok, cs, ce))
-        elif kind == 1:  # comment
-            _prose(text, cs, ce, prose)
-        elif kind == 2:  # string in code
-            code.append((STRING, cs, ce))
-            if ce - cs - 2 >= LONG_STRING:
-                _prose(text, cs, ce, prose)
-        elif kind == 3:  # docstring: prose only
-            _prose(text, cs, ce, prose)
-        else:  # number
-            code.append((NUMBER, cs, ce))
+    tokens = walk.tokens
+    _abstract_names(spec, walk)
+    to_char = ByteToChar(segment, start)
+    cut = len(wrapper)
+    spans = to_char.spans(np.array(walk.spans, dtype=np.int64).reshape(-1, 2) - cut)
+    ranges = to_char.spans(np.array(walk.prose, dtype=np.int64).reshape(-1, 2) - cut)
+    if walk.strings:  # long strings are prose (messages, documentation) as well
+        strings = spans[walk.strings]
+        ranges = np.concatenate([ranges, strings[strings[:, 1] - strings[:, 0] - 2 >= LONG_STRING]])
+        ranges = ranges[np.argsort(ranges[:, 0], kind="stable")]
+    code.extend(tokens, spans)
+    prose.extend(*words_in_ranges(text, ranges.tolist()))
     return note
 
 
-def _prose(text: str, start: int, end: int, prose: list[tuple[str, int, int]]) -> None:
-    words, starts, ends = word_tokens(text, start, end)
-    prose.extend(zip(words, starts, ends, strict=False))
-
-
-Leaf = tuple[int, str, str, int, int, str, str]
+def _abstract_names(spec: LanguageSpec, walk: _Walk) -> None:
+    """Replace the walk's identifiers that name locals of the snippet by the placeholder."""
+    keep = spec.keep_positions
+    member = _MEMBER_ACCESS if spec.keep_after_dot else frozenset()
+    bound, imported, tokens = walk.bound, walk.imported, walk.tokens
+    for i, parent, field, previous in walk.names:
+        tok = tokens[i]
+        if (
+            (parent, field) not in keep
+            and previous not in member
+            and (
+                tok in bound
+                or (
+                    spec.free_names_local
+                    and tok not in imported
+                    and tok not in spec.known_globals
+                    and parent not in spec.import_parents
+                )
+            )
+        ):
+            tokens[i] = PLACEHOLDER
 
 
 #: What the walk does with a node of a kind (classified once per grammar symbol).
 _OTHER, _ERROR, _COMMENT, _STRING, _NUMBER = range(5)
-_KINDS: dict[str, dict[int, tuple[int, str, bool]]] = {}
+#: language -> symbol id -> (category, type, binds names, is a local identifier type).
+_KINDS: dict[str, dict[int, tuple[int, str, bool, bool]]] = {}
 
 
-def _kind(node: Any, spec: LanguageSpec) -> tuple[int, str, bool]:
-    """(category, type, binds names) of a node's grammar symbol."""
+def _kind(node: Any, spec: LanguageSpec) -> tuple[int, str, bool, bool]:
+    """(category, type, binds names, may be a local) of a node's grammar symbol."""
     ntype = node.type
     if ntype == "ERROR":
         category = _ERROR
@@ -247,75 +225,112 @@ def _kind(node: Any, spec: LanguageSpec) -> tuple[int, str, bool]:
         category = _NUMBER
     else:
         category = _OTHER
-    return category, ntype, ntype in spec.binders
+    return category, ntype, ntype in spec.binders, ntype in spec.local_identifiers
 
 
-def _walk(root: Any, spec: LanguageSpec, data: bytes) -> tuple[list[Leaf], set[str], int]:
-    """One pass over the tree: leaves in order, names bound anywhere, bytes in ERROR nodes.
+class _Walk:
+    """One pass over a parse tree, collecting what normalization needs.
 
-    A node's kind is looked up by its symbol id: reading its type string and
-    testing it against the categories for every node took a third of the walk.
+    `tokens` and `spans` (bytes of the parsed data) are the code channel in
+    order, with strings and numbers already abstracted; `names` lists the
+    identifiers that may become placeholders, as (token index, parent type,
+    field, previous token); `strings` indexes the string tokens; `prose` holds
+    the byte ranges of comments and docstrings. Leaves before `cut` (a wrapper
+    added for parsing) are left out.
     """
-    leaves: list[Leaf] = []
-    bound: set[str] = set()
-    binders = spec.binders
-    kinds = _KINDS.setdefault(spec.name, {})
-    error_bytes = 0
-    cursor = root.walk()
-    parents: list[str] = []
-    while True:
-        node = cursor.node
-        known = kinds.get(node.kind_id)
-        if known is None:
-            known = kinds[node.kind_id] = _kind(node, spec)
-        category, ntype, binds = known
-        descend = False
-        if binds:
-            _collect_bound(node, binders[ntype], spec, data, bound)
-        start, end = node.start_byte, node.end_byte
-        if start == end:
-            pass
-        elif category == _OTHER:
-            if node.child_count == 0:
-                tok = data[start:end].decode("utf-8", "replace")
-                if tok not in DROPPED:
-                    leaves.append(
-                        (
-                            0,
-                            ntype,
-                            tok,
-                            start,
-                            end,
-                            parents[-1] if parents else "",
-                            cursor.field_name or "",
-                        )
-                    )
-            else:
+
+    def __init__(self, spec: LanguageSpec, data: bytes, cut: int) -> None:
+        self.spec = spec
+        self.data = data
+        self.cut = cut
+        self.tokens: list[str] = []
+        self.spans: list[int] = []
+        self.names: list[tuple[int, str, str, str]] = []
+        self.strings: list[int] = []
+        self.prose: list[int] = []
+        self.bound: set[str] = set()
+        self.imported: set[str] = set()
+        self.error_bytes = 0
+
+    def run(self, root: Any) -> None:
+        """Walk the tree under `root`.
+
+        A node's kind is looked up by its symbol id: reading its type string
+        and testing it against the categories for every node took a third of
+        the walk. Per-leaf work is kept to appends on flat lists.
+        """
+        spec, data, cut = self.spec, self.data, self.cut
+        tokens, spans, names, prose = self.tokens, self.spans, self.names, self.prose
+        imported, import_parents = self.imported, spec.import_parents
+        binders = spec.binders
+        kinds = _KINDS.setdefault(spec.name, {})
+        cursor = root.walk()
+        parents: list[str] = []
+        previous = ""
+        while True:
+            node = cursor.node
+            known = kinds.get(node.kind_id)
+            if known is None:
+                known = kinds[node.kind_id] = _kind(node, spec)
+            category, ntype, binds, is_local = known
+            descend = False
+            if binds:
+                _collect_bound(node, binders[ntype], spec, data, self.bound)
+            if category == _OTHER and node.child_count:
+                # An inner node: its extent is not needed (an empty one has
+                # only empty leaves, which are skipped below).
+                if cursor.goto_first_child():
+                    parents.append(ntype)
+                    continue
+            start, end = node.start_byte, node.end_byte
+            if start == end:
+                pass
+            elif category == _OTHER:
+                if start >= cut:
+                    tok = data[start:end].decode("utf-8", "replace")
+                    if tok not in DROPPED:
+                        parent = parents[-1] if parents else ""
+                        if parent in import_parents:
+                            imported.add(tok)
+                        if is_local:
+                            names.append((len(tokens), parent, cursor.field_name or "", previous))
+                        previous = tok
+                        tokens.append(tok)
+                        spans += (start, end)
+            elif category == _ERROR:
+                self.error_bytes += end - start
                 descend = True
-        elif category == _ERROR:
-            error_bytes += end - start
-            descend = True
-        elif category == _COMMENT:
-            leaves.append((1, ntype, "", start, end, "", ""))
-        elif category == _STRING:
-            parent = parents[-1] if parents else ""
-            is_doc = (
-                parent == "expression_statement"
-                and len(parents) >= 2
-                and parents[-2] in spec.docstring_parents
-                and node.parent is not None
-                and node.parent.named_child_count == 1
-            )
-            leaves.append((3 if is_doc else 2, ntype, "", start, end, "", ""))
-        else:
-            leaves.append((4, ntype, "", start, end, "", ""))
-        if descend and cursor.goto_first_child():
-            parents.append(ntype)
-            continue
-        while not cursor.goto_next_sibling():
-            if not cursor.goto_parent():
-                return leaves, bound, error_bytes
-            parents.pop()
+            elif start < cut:
+                pass
+            elif category == _COMMENT:
+                prose += (start, end)
+            elif category == _STRING:
+                if self._is_docstring(node, parents):
+                    prose += (start, end)
+                else:
+                    self.strings.append(len(tokens))
+                    tokens.append(STRING)
+                    spans += (start, end)
+            else:
+                tokens.append(NUMBER)
+                spans += (start, end)
+            if descend and cursor.goto_first_child():
+                parents.append(ntype)
+                continue
+            while not cursor.goto_next_sibling():
+                if not cursor.goto_parent():
+                    return
+                parents.pop()
+
+    def _is_docstring(self, node: Any, parents: list[str]) -> bool:
+        """A bare string that is the first statement of a documented definition."""
+        return (
+            len(parents) >= 2
+            and parents[-1] == "expression_statement"
+            and parents[-2] in self.spec.docstring_parents
+            and node.parent is not None
+            and node.parent.named_child_count == 1
+        )
 
 
 def _collect_bound(

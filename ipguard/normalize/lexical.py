@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .text import word_tokens
+import numpy as np
+
+from .text import Tokens, words_in_ranges
 
 _LEXEME = re.compile(
     r"""(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z)|(?:(?<=\s)|^)\#(?=\s)[^\n]*)
@@ -28,25 +30,28 @@ def lexical_tokens(
     text: str,
     start: int,
     end: int,
-    code: list[tuple[str, int, int]],
-    prose: list[tuple[str, int, int]],
+    code: Tokens,
+    prose: Tokens,
 ) -> None:
     """Append code tokens and prose words of `text[start:end]` to `code` and `prose`."""
+    ranges: list[tuple[int, int]] = []
+    words: list[str] = []
+    spans: list[tuple[int, int]] = []
     for m in _LEXEME.finditer(text, start, end):
         kind = m.lastgroup
         s, e = m.span()
         if kind == "comment":
-            _add_prose(text, s, e, prose)
+            ranges.append((s, e))
         elif kind == "string":
-            code.append(("$s", s, e))
+            words.append("$s")
+            spans.append((s, e))
             if e - s - 2 >= LONG_STRING:
-                _add_prose(text, s + 1, e - 1, prose)
+                ranges.append((s + 1, e - 1))
         elif kind == "number":
-            code.append(("$n", s, e))
+            words.append("$n")
+            spans.append((s, e))
         elif kind == "name" or m.group() not in DROPPED:
-            code.append((m.group(), s, e))
-
-
-def _add_prose(text: str, start: int, end: int, prose: list[tuple[str, int, int]]) -> None:
-    words, starts, ends = word_tokens(text, start, end)
-    prose.extend(zip(words, starts, ends, strict=False))
+            words.append(m.group())
+            spans.append((s, e))
+    code.extend(words, np.array(spans, dtype=np.int64).reshape(-1, 2))
+    prose.extend(*words_in_ranges(text, ranges))

@@ -10,6 +10,34 @@ import numpy as np
 _WORD = re.compile(r"\w+")
 
 
+class Tokens:
+    """One channel's tokens and character spans as they are collected.
+
+    Kept as a list of words and chunks of span arrays, not a tuple per token:
+    building and transposing a tuple per token cost a tenth of normalizing code.
+    """
+
+    __slots__ = ("words", "_spans")
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self._spans: list[np.ndarray] = []
+
+    def extend(self, words: list[str], spans: np.ndarray) -> None:
+        """Append `words` with their (start, end) character `spans` (shape n x 2)."""
+        if words:
+            self.words += words
+            self._spans.append(spans)
+
+    def spans(self) -> np.ndarray:
+        """All spans so far, in the order they were added."""
+        if not self._spans:
+            return np.empty((0, 2), dtype=np.int64)
+        if len(self._spans) == 1:
+            return self._spans[0]
+        return np.concatenate(self._spans)
+
+
 def normalize_word(word: str) -> str:
     """One word as it is compared: NFKC-normalized and casefolded."""
     if word.isascii():
@@ -54,4 +82,25 @@ def word_spans(text: str, start: int = 0, end: int | None = None) -> tuple[list[
         tokens = _WORD.findall(segment.lower())
     else:
         tokens = list(map(normalize_word, words))
+    return tokens, spans
+
+
+def words_in_ranges(text: str, ranges: list[tuple[int, int]]) -> tuple[list[str], np.ndarray]:
+    """Words of each `text[start:end]` range, in one pass over all of them.
+
+    The ranges (comments and strings of one file, sorted, disjoint) are
+    joined with a space, which no word crosses, and split once: splitting
+    each comment alone cost 38 µs of fixed overhead, a tenth of indexing code.
+    """
+    if not ranges:
+        return [], np.empty((0, 2), dtype=np.int64)
+    if len(ranges) == 1:
+        return word_spans(text, *ranges[0])
+    bounds = np.array(ranges, dtype=np.int64)
+    tokens, spans = word_spans(" ".join([text[s:e] for s, e in ranges]))
+    # Where each range starts in the joined string, and by how much its words move back.
+    joined_starts = np.zeros(len(ranges), dtype=np.int64)
+    np.cumsum(bounds[:-1, 1] - bounds[:-1, 0] + 1, out=joined_starts[1:])
+    which = np.searchsorted(joined_starts, spans[:, 0], side="right") - 1
+    spans += (bounds[:, 0] - joined_starts)[which][:, None]
     return tokens, spans
