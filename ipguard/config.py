@@ -15,9 +15,18 @@ from typing import Literal
 from ._version import __version__
 
 
+#: datasketch's choice for the default settings, so that building an index
+#: does not import it: its LSH module imports scipy, 0.6 s of every `ipguard
+#: index` run. A test checks each entry against datasketch.
+KNOWN_OPTIMA: dict[tuple[float, int], tuple[int, int]] = {(0.35, 64): (21, 3)}
+
+
 @cache
 def _optimal_bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's choice of LSH bands and rows (it integrates numerically: cached)."""
+    known = KNOWN_OPTIMA.get((threshold, num_perm))
+    if known is not None:
+        return known
     from datasketch.lsh import _optimal_param
 
     bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)

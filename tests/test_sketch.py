@@ -106,3 +106,14 @@ def test_token_ids_do_not_depend_on_what_the_cache_remembers(
     for _ in range(3):
         assert (hasher.ids("code", tokens) == expected).all()
     assert (hasher.ids("text", tokens) != expected).any()  # the channel salts the hash
+
+
+def test_known_lsh_parameters_equal_datasketch_choice() -> None:
+    from datasketch.lsh import _optimal_param
+
+    from ipguard.config import KNOWN_OPTIMA, IndexConfig
+
+    for (threshold, num_perm), pair in KNOWN_OPTIMA.items():
+        assert _optimal_param(threshold, num_perm, 0.5, 0.5) == pair
+    # A setting outside the table still asks datasketch.
+    assert IndexConfig(lsh_threshold=0.5).bands_rows == _optimal_param(0.5, 64, 0.5, 0.5)
