@@ -14,7 +14,6 @@ from typing import Literal
 
 from ._version import __version__
 
-
 #: datasketch's choice for the default settings, so that building an index
 #: does not import it: its LSH module imports scipy, 0.6 s of every `ipguard
 #: index` run. A test checks each entry against datasketch.

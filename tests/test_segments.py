@@ -14,8 +14,32 @@ from hypothesis import strategies as st
 
 from ipguard import Guard
 from ipguard.stores import BULK_SEGMENTS, DOC_SHIFT
-from ipguard.stores.segments import BLOCK, Segment, SegmentError, write_segment
+from ipguard.stores.segments import BLOCK, Segment, SegmentError, _stable_order, write_segment
 from ipguard.stores.sqlite import MAX_SEGMENTS, SQLiteStore
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**20), min_size=0, max_size=600),
+    st.integers(-(2**62), 2**62),
+    st.sampled_from(["random", "runs", "sorted"]),
+)
+def test_segment_order_equals_a_stable_argsort(values: list[int], base: int, shape: str) -> None:
+    # Small values added to one large base differ only in low bits, which the
+    # fast path replaces: the fix-up must put them in order.
+    keys = np.array(values, dtype=np.int64) + np.int64(base)
+    if shape == "runs":
+        keys = np.concatenate([np.sort(part) for part in np.array_split(keys, 3)])
+    elif shape == "sorted":
+        keys = np.sort(keys)
+    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+def test_segment_order_of_random_hashes_with_repeats() -> None:
+    rng = np.random.default_rng(3)
+    keys = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64)
+    keys[::5] = keys[1::5][: len(keys[::5])]  # repeated band keys (repeated code)
+    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
 
 
 def _scan(keys: np.ndarray, wins: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:

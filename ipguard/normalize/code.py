@@ -276,12 +276,11 @@ class _Walk:
             descend = False
             if binds:
                 _collect_bound(node, binders[ntype], spec, data, self.bound)
-            if category == _OTHER and node.child_count:
-                # An inner node: its extent is not needed (an empty one has
-                # only empty leaves, which are skipped below).
-                if cursor.goto_first_child():
-                    parents.append(ntype)
-                    continue
+            # An inner node: its extent is not needed (an empty one has only
+            # empty leaves, which are skipped below).
+            if category == _OTHER and node.child_count and cursor.goto_first_child():
+                parents.append(ntype)
+                continue
             start, end = node.start_byte, node.end_byte
             if start == end:
                 pass

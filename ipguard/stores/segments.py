@@ -91,6 +91,32 @@ def _bloom(keys: np.ndarray, size: int, probes: int) -> np.ndarray:
     return np.packbits(marks, bitorder="little")
 
 
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """The permutation that sorts `keys`, equal keys in input order (a stable argsort).
+
+    Merged segments arrive as a few sorted runs, which numpy's timsort merges
+    in O(n log runs). A fresh batch is in random order, and a stable argsort
+    of it took 44 ms per 450 k pairs; sorting the keys with their low bits
+    replaced by the position (numpy's vectorised sort of plain integers) takes
+    18 ms and gives the same permutation wherever that leaves the keys in order.
+    """
+    n = len(keys)
+    if n < 2 or np.count_nonzero(keys[1:] < keys[:-1]) < n // 64:
+        return np.argsort(keys, kind="stable")
+    low = np.int64((1 << (n - 1).bit_length()) - 1)
+    tagged = keys & ~low
+    tagged |= np.arange(n, dtype=np.int64)
+    tagged.sort()
+    order = tagged & low
+    in_order = keys[order]
+    # Keys that differ only in the replaced bits may be out of order; the
+    # stable sort of the nearly sorted keys puts them right (equal keys keep
+    # their input order, which the tagging preserved).
+    if (in_order[1:] < in_order[:-1]).any():
+        order = order[np.argsort(in_order, kind="stable")]
+    return order
+
+
 def write_segment(path: str, keys: np.ndarray, wins: np.ndarray) -> str:
     """Write pairs (sorted here) to a new file, flushed to disk; its digest."""
     keys = np.ascontiguousarray(keys, dtype=np.int64)
@@ -101,8 +127,7 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray) -> str:
     # writing 21 M pairs from 3.4 s to 2.1 s on 2 CPUs.
     with ThreadPoolExecutor(max_workers=1) as helper:
         bloom_job = helper.submit(_bloom, keys, size, probes)
-        # Stable timsort: merged segments arrive as a few sorted runs (O(n log runs)).
-        order = np.argsort(keys, kind="stable")
+        order = _stable_order(keys)
         pairs = np.empty((len(keys), 2), dtype="<i8")
         pairs[:, 0] = keys[order]
         pairs[:, 1] = wins[order]
