@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 
 import numpy as np
 
@@ -62,12 +63,15 @@ class TokenHasher:
     def ids(self, channel: str, tokens: Sequence[str]) -> np.ndarray:
         """uint32 ids of `tokens` in `channel` (the channel salts the hash).
 
-        Only tokens not seen before are hashed one by one; the rest is a
-        dictionary lookup mapped over the sequence, without a Python loop.
+        Tokens seen before are a dictionary lookup mapped over the sequence,
+        without a Python loop; only the others are hashed one by one.
         """
         cache = self._caches.setdefault(channel, {})
-        missing = set(tokens).difference(cache)
-        if missing:
+        # dict.get with a default of -1, mapped in C: no set of the tokens is built.
+        found = np.fromiter(map(cache.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+        unknown = np.flatnonzero(found < 0)
+        if len(unknown):
+            missing = {tokens[i] for i in unknown.tolist()}
             if len(cache) + len(missing) > CACHED_TOKENS:
                 cache.clear()
             prefix = b"c\0" if channel == "code" else b"t\0"
@@ -77,7 +81,8 @@ class TokenHasher:
                     prefix + tok.encode("utf-8", "surrogatepass"), key=key, digest_size=4
                 ).digest()
                 cache[tok] = int.from_bytes(digest, "little")
-        return np.fromiter(map(cache.__getitem__, tokens), dtype=_U32, count=len(tokens))
+            found[unknown] = [cache[tokens[i]] for i in unknown.tolist()]
+        return found.astype(_U32)
 
 
 def shingle_hashes(ids: np.ndarray, k: int) -> np.ndarray:

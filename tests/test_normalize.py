@@ -183,8 +183,13 @@ def test_a_broken_javascript_snippet_keeps_its_grammar_tokens() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(), st.integers(0, 40), st.integers(0, 40))
+@given(
+    st.one_of(st.text(), st.text(st.characters(max_codepoint=127))),
+    st.integers(0, 40),
+    st.integers(0, 40),
+)
 def test_word_spans_equal_a_match_per_word(text: str, start: int, length: int) -> None:
+    # ASCII text takes its own (numpy) path: both are drawn.
     start = min(start, len(text))
     end = min(len(text), start + length)
     expected: tuple[list[str], list[int], list[int]] = ([], [], [])

@@ -8,6 +8,10 @@ import unicodedata
 import numpy as np
 
 _WORD = re.compile(r"\w+")
+#: The ASCII characters `\w` matches (in ASCII text, exactly [A-Za-z0-9_]), as int8 flags.
+_ASCII_WORD = np.zeros(256, dtype=np.int8)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
+    _ASCII_WORD[_c] = 1
 
 
 class Tokens:
@@ -60,11 +64,19 @@ def word_tokens(
 def word_spans(text: str, start: int = 0, end: int | None = None) -> tuple[list[str], np.ndarray]:
     """Words of `text[start:end]`, normalized, and their (start, end) spans as an array.
 
-    Spans come from the lengths of the words and of the gaps between them,
-    summed, so no Python code runs per word (a match object per word made
-    this half of indexing prose).
+    No Python code runs per word: a match object per word made this half of
+    indexing prose. ASCII text (most of it) finds its word edges with numpy
+    and is searched once; other text sums the lengths of words and gaps.
     """
     segment = text[start:end] if start or end is not None else text
+    if segment.isascii():
+        tokens = _WORD.findall(segment.lower())
+        is_word = _ASCII_WORD[np.frombuffer(segment.encode("ascii"), dtype=np.uint8)]
+        # +1 where a word starts, -1 just past its end: starts and ends alternate.
+        edges = np.flatnonzero(np.diff(is_word, prepend=np.int8(0), append=np.int8(0)))
+        spans = edges.reshape(-1, 2)
+        spans += start
+        return tokens, spans
     words = _WORD.findall(segment)
     n = len(words)
     spans = np.empty((n, 2), dtype=np.int64)
@@ -78,11 +90,7 @@ def word_spans(text: str, start: int = 0, end: int | None = None) -> tuple[list[
     starts += start
     starts[1:] += np.cumsum(word_len)[:-1]
     spans[:, 1] = starts + word_len
-    if segment.isascii():
-        tokens = _WORD.findall(segment.lower())
-    else:
-        tokens = list(map(normalize_word, words))
-    return tokens, spans
+    return list(map(normalize_word, words)), spans
 
 
 def words_in_ranges(text: str, ranges: list[tuple[int, int]]) -> tuple[list[str], np.ndarray]:
