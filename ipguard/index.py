@@ -28,7 +28,6 @@ from .errors import (
 from .model import CHANNELS, Channel, Document, NormalizedDocument
 from .sketch import TokenHasher, band_keys, sketch_windows
 from .stores import (
-    BULK_SEGMENTS,
     MAX_CHANNEL_TOKENS,
     ChannelRecord,
     DocumentInfo,
@@ -42,7 +41,7 @@ from .stores import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Attempts at a batch that concurrent writers keep invalidating.
 WRITE_ATTEMPTS = 8
 
@@ -339,13 +338,14 @@ class Index:
     @contextlib.contextmanager
     def bulk(self) -> Iterator[None]:
         """Writes of one indexing run: segments are merged once, at its end."""
-        limit = self.store.segment_limit
-        self.store.segment_limit = max(limit, BULK_SEGMENTS)
+        outer = self.store.bulk
+        self.store.bulk = True
         try:
             yield
         finally:
-            self.store.segment_limit = limit
-        self.compact()  # not after a failure: the next run compacts
+            self.store.bulk = outer
+        if not outer:
+            self.compact()  # not after a failure: the next run compacts
 
     def stats_counts(self) -> tuple[int, int]:
         """(documents, windows) in the index."""

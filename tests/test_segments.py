@@ -164,13 +164,59 @@ def test_an_indexing_run_merges_once_at_its_end(tmp_path: Path) -> None:
         with guard.index.bulk():
             guard.index.write([guard.index.prepare(*_prepared(("late", "one two three " * 9)))], [])
         assert len(_listed(index)) == 2
+        assert all(_filtered(guard))  # the addition's segment was given its filter
         assert not guard.verify()
-        assert guard.index.store.segment_limit == MAX_SEGMENTS
+        assert not guard.index.store.bulk
 
 
-def _write_one_by_one(guard: Guard, count: int) -> None:
+def _filtered(guard: Guard) -> list[bool]:
+    store = guard.index.store
+    assert isinstance(store, SQLiteStore)
+    return [seg.filtered for seg in store._segments()]
+
+
+def test_segments_of_a_run_get_their_filter_when_it_ends(tmp_path: Path) -> None:
+    index = tmp_path / "filters.ipguard.db"
+    with Guard.open(str(index), create=True) as guard:
+        store = guard.index.store
+        assert isinstance(store, SQLiteStore)
+        with guard.index.bulk():
+            _write_one_by_one(guard, 12)
+            assert _filtered(guard) == [False] * len(_listed(index))
+            keys, wins = store.band_pairs()
+            query = np.unique(keys[::3])
+            # Lookups during the run read every unfiltered segment.
+            found = store.lookup(query)
+            assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(
+                keys, wins, query
+            )
+        assert _filtered(guard) == [True]
+
+
+def test_an_interrupted_run_leaves_unfiltered_segments_the_next_one_filters(
+    tmp_path: Path,
+) -> None:
+    index = tmp_path / "interrupted.ipguard.db"
+    with Guard.open(str(index), create=True) as guard:
+        _write_one_by_one(guard, 9)  # a finished earlier run, outside a bulk run
+        with pytest.raises(KeyboardInterrupt), guard.index.bulk():
+            _write_one_by_one(guard, 3, first=100)
+            raise KeyboardInterrupt
+        assert _filtered(guard).count(False) == 3
+        assert (
+            guard.check(" ".join(f"word{(100 * 31 + j * 7) % 997}" for j in range(120))).action
+            == "block"
+        )
+        assert not guard.verify()
+        with guard.index.bulk():
+            guard.index.write([guard.index.prepare(*_prepared(("late", "one two three " * 9)))], [])
+        assert all(_filtered(guard))
+        assert not guard.verify()
+
+
+def _write_one_by_one(guard: Guard, count: int, first: int = 0) -> None:
     """Index `count` made-up texts, one write (one segment) each."""
-    for i in range(count):
+    for i in range(first, first + count):
         words = " ".join(f"word{(i * 31 + j * 7) % 997}" for j in range(120))
         guard.index.write([guard.index.prepare(*_prepared((f"doc{i}", words)))], [])
 

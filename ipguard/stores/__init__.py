@@ -74,8 +74,9 @@ class Store(Protocol):
     """Where an index lives. Every method is atomic on its own."""
 
     location: str
-    #: Segments a write may leave before merging (stores without segments ignore it).
-    segment_limit: int
+    #: True during an indexing run (`Index.bulk`), which calls `compact` at its
+    #: end: a store may leave reorganising for lookups until then.
+    bulk: bool
 
     def read_meta(self) -> dict[str, str]:
         """The index's manifest (empty for a new store)."""

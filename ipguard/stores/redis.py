@@ -50,7 +50,7 @@ class RedisStore:
     """`Store` over a Redis server: `redis://host:port/db?prefix=NAME`."""
 
     def __init__(self, url: str, *, create: bool) -> None:
-        self.segment_limit = 0  # Redis sets are looked up directly: no segments
+        self.bulk = False  # Redis sets are looked up directly: nothing to defer
         redis = _redis()
         parsed = urlparse(url)
         query = parse_qs(parsed.query)

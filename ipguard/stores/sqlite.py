@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexNotFoundError
 from . import (
+    BULK_SEGMENTS,
     CHANNEL_CODES,
     DOC_SHIFT,
     DocumentInfo,
@@ -104,8 +105,7 @@ class SQLiteStore:
         self._open_segments: dict[str, Segment] = {}
         self._listed: list[Segment] | None = None
         self._seen_version: int | None = None
-        #: Segments a write may leave before it merges the smallest.
-        self.segment_limit = MAX_SEGMENTS
+        self.bulk = False
         exists = os.path.exists(path)
         if not exists and not create:
             raise IndexNotFoundError(f"no index at {path}")
@@ -247,7 +247,8 @@ class SQLiteStore:
                     keys = np.concatenate(band_keys)
                     wins = np.concatenate(band_wins)
                     listed.append(self._add_segment(keys, wins, written))
-                    self._merge_down(listed, self.segment_limit, written, replaced)
+                    limit = BULK_SEGMENTS if self.bulk else MAX_SEGMENTS
+                    self._merge_down(listed, limit, written, replaced)
         except BaseException:
             self._unlink(written)
             raise
@@ -297,7 +298,10 @@ class SQLiteStore:
         os.makedirs(self.folder, exist_ok=True)
         name = f"{secrets.token_hex(8)}.seg"
         written.append(name)
-        digest = write_segment(os.path.join(self.folder, name), keys, wins)
+        # During a run, `compact` rewrites the segments at its end: their
+        # filters would be built for nothing (a third of writing a segment).
+        # Lookups meanwhile read a block per key of an unfiltered segment.
+        digest = write_segment(os.path.join(self.folder, name), keys, wins, filtered=not self.bulk)
         cur = self._db.execute(
             "INSERT INTO segments (name, entries, digest) VALUES (?, ?, ?)",
             (name, len(keys), digest),
@@ -368,6 +372,11 @@ class SQLiteStore:
                 if len(rows) > 1 and sum(sizes) - max(sizes) >= COMPACT_SHARE * sum(sizes):
                     self._merge_rows(rows, written, replaced)
                 else:
+                    # Segments an indexing run wrote without a filter get one.
+                    bare = [r for r in rows if not self._segment(r[1], r[2]).filtered]
+                    if bare:
+                        rows = [r for r in rows if r not in bare]
+                        rows.append(self._merge_rows(bare, written, replaced))
                     self._merge_down(rows, MAX_SEGMENTS, written, replaced)
         except BaseException:
             self._unlink(written)
