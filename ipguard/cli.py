@@ -20,7 +20,7 @@ from ._version import __version__
 from .baseline import apply_baseline, baseline_from, load_baseline, save_baseline
 from .config import Policy
 from .errors import IndexNotFoundError, IpguardError, LimitExceededError
-from .guard import Guard
+from .guard import Guard, keep_heap_slack
 from .ingest import DEFAULT_MAX_FILE_BYTES, classify, read_input
 from .model import Match
 from .report import CheckedFile, line_col, source_lines
@@ -183,6 +183,7 @@ def index_cmd(
     created if it does not exist.
     """
     config = _settings(config_path, index=index_path)
+    keep_heap_slack()  # this process indexes, and it is the CLI's own
     guard = _open(_index_of(config), create=True)
     show_bar = sys.stderr.isatty() and fmt == "text"
     bar = (

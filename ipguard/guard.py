@@ -63,10 +63,31 @@ class DocumentPreparer:
 
 _WORKER: DocumentPreparer | None = None
 
+#: Slack glibc keeps at the top of the heap (M_TOP_PAD). Indexing allocates and
+#: frees arrays of ~100 KB per document; by default the heap shrinks and grows
+#: again around them: 1.25 M page faults and 6 s of system time building 1 M
+#: text windows with --jobs 2, 95 k faults and 3 s with 64 MB of slack.
+HEAP_SLACK = 64 << 20
+
+
+def keep_heap_slack() -> None:
+    """Keep `HEAP_SLACK` bytes at the top of the C heap of this process (glibc only).
+
+    For processes that index: the CLI's and the indexing workers. A library
+    call does not change its caller's allocator settings.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-2, HEAP_SLACK)  # -2: M_TOP_PAD in glibc's malloc.h
+    except (OSError, AttributeError):  # not glibc: its allocator, its defaults
+        log.debug("mallopt unavailable; heap slack left as it is")
+
 
 def _init_worker(preparer: DocumentPreparer) -> None:
     global _WORKER
     _WORKER = preparer
+    keep_heap_slack()
 
 
 def _prepare_in_worker(doc: Document) -> DocumentRecord | Skipped:
