@@ -90,7 +90,7 @@ def verify(
     if len(candidates.doc_ids) == 0:
         return []
     width = channel.window_tokens
-    q_hashes = shingle_hashes(query.ids, channel.shingle)
+    q_hashes = shingle_hashes(query.ids, channel.shingle).tolist()
     q_list = query.ids.tolist()
     regions: list[Region] = []
     strongest = rank_documents(candidates) if documents is None else documents
@@ -126,6 +126,9 @@ def _clusters(
     Returns (query start, query end, protected start, protected end) token
     ranges, the clusters with the most window pairs first.
     """
+    if len(q_starts) == 1:  # most documents share one window pair with an output
+        q0, p0 = int(q_starts[0]), int(p_starts[0])
+        return [(q0, q0 + width, p0, p0 + width)]
     q = q_starts.astype(np.int64)
     p = p_starts.astype(np.int64)
     diag = p - q
@@ -205,7 +208,7 @@ def _extend(
 def _region(
     doc_id: int,
     query: QueryChannel,
-    q_hashes: np.ndarray,
+    q_hashes: list[int],
     p_lines: np.ndarray,
     group: list[tuple[int, int, int]],
     shingle: int,
@@ -214,8 +217,10 @@ def _region(
     q_last = group[-1][0] + group[-1][2] - 1
     p_last = group[-1][1] + group[-1][2] - 1
     matched = sum(size for _, _, size in group)
-    shingles = np.concatenate([q_hashes[a : a + size - shingle + 1] for a, _, size in group])
-    evidence = len(np.unique(shingles))
+    shingles: list[int] = []
+    for a, _, size in group:
+        shingles += q_hashes[a : a + size - shingle + 1]
+    evidence = len(set(shingles))
     aligned = max(q_last - q_first + 1, p_last - p_first + 1)
     return Region(
         doc_id=doc_id,
