@@ -35,6 +35,26 @@ def test_segment_order_equals_a_stable_argsort(values: list[int], base: int, sha
     assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
 
 
+def test_a_segment_written_in_chunks_is_the_segment_written_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ipguard.stores.segments as segments
+
+    rng = np.random.default_rng(7)
+    keys = rng.integers(-1000, 1000, 3 * BLOCK + 5, dtype=np.int64)
+    wins = np.arange(len(keys), dtype=np.int64)
+    whole = write_segment(str(tmp_path / "whole.seg"), keys, wins)
+    monkeypatch.setattr(segments, "_WRITE_CHUNK", 100)  # chunks that end inside blocks
+    chunked = write_segment(str(tmp_path / "chunked.seg"), keys, wins)
+    assert chunked == whole == segments.file_digest(str(tmp_path / "chunked.seg"))
+    assert (tmp_path / "whole.seg").read_bytes() == (tmp_path / "chunked.seg").read_bytes()
+    seg = Segment(str(tmp_path / "chunked.seg"), len(keys))
+    query = np.unique(keys[::4])
+    found = seg.lookup(query)
+    assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(keys, wins, query)
+    seg.close()
+
+
 def test_segment_order_of_random_hashes_with_repeats() -> None:
     rng = np.random.default_rng(3)
     keys = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64)
