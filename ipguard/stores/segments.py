@@ -319,11 +319,23 @@ class Segment:
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Every (key, window id) pair, read whole: for merges and checks."""
-        data = np.fromfile(self.path, dtype="<i8", count=2 * self.entries, offset=self._pairs_at)
-        if len(data) != 2 * self.entries:
-            raise SegmentError(f"{self.path} is truncated")
-        data = data.reshape(-1, 2)
-        return data[:, 0].astype(np.int64), data[:, 1].astype(np.int64)
+        keys = np.empty(self.entries, dtype=np.int64)
+        wins = np.empty(self.entries, dtype=np.int64)
+        self.read_pairs_into(keys, wins)
+        return keys, wins
+
+    def read_pairs_into(self, keys: np.ndarray, wins: np.ndarray) -> None:
+        """Fill `keys` and `wins` (each `entries` long) with the pairs, a chunk at a time."""
+        for at in range(0, self.entries, _WRITE_CHUNK):
+            count = min(_WRITE_CHUNK, self.entries - at)
+            data = np.fromfile(
+                self.path, dtype="<i8", count=2 * count, offset=self._pairs_at + _PAIR * at
+            )
+            if len(data) != 2 * count:
+                raise SegmentError(f"{self.path} is truncated")
+            data = data.reshape(-1, 2)
+            keys[at : at + count] = data[:, 0]
+            wins[at : at + count] = data[:, 1]
 
     def close(self) -> None:
         self._bloom = np.zeros(0, dtype=np.uint8)
@@ -340,9 +352,13 @@ def merge(
     """The pairs of several segments, without those of the documents in `drop_docs`."""
     if not segments:
         return _EMPTY, _EMPTY
-    parts = [s.pairs() for s in segments]
-    keys = np.concatenate([k for k, _ in parts])
-    wins = np.concatenate([w for _, w in parts])
+    total = sum(s.entries for s in segments)
+    keys = np.empty(total, dtype=np.int64)
+    wins = np.empty(total, dtype=np.int64)
+    at = 0
+    for seg in segments:  # straight into place: no copy of every segment's pairs
+        seg.read_pairs_into(keys[at : at + seg.entries], wins[at : at + seg.entries])
+        at += seg.entries
     if len(drop_docs):
         keep = ~np.isin(wins >> doc_shift, drop_docs)
         keys, wins = keys[keep], wins[keep]
