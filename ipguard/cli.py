@@ -178,7 +178,9 @@ def index_cmd(
 ) -> None:
     """Add files, directories (recursively) and JSONL files to the index.
 
-    Unchanged files are skipped; changed files replace their old version.
+    Unchanged files are skipped (a file with the size and modification time
+    recorded when it was indexed is not read again); changed files replace
+    their old version.
     Binary and oversized files are skipped with a reason. The index is
     created if it does not exist.
     """

@@ -17,7 +17,7 @@ from .config import Action, IndexConfig, Policy
 from .errors import InputError, LimitExceededError
 from .index import Index, content_hash, prepare_document
 from .ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, walk
-from .model import Document, IndexReport, IndexStats, Kind, Skipped, Verdict
+from .model import Document, IndexReport, IndexStats, Kind, Skipped, Unchanged, Verdict
 from .normalize import normalize
 from .policy import apply, decide, region_strength
 from .pragma import exempt_spans
@@ -213,6 +213,7 @@ class Guard:
             jsonl_field=jsonl_field,
             max_file_bytes=max_file_bytes,
             role="allow" if allow else "protected",
+            unchanged=self._holds_file,
         )
         return self.index_documents(
             walk(paths, options), progress=progress, max_tokens=max_tokens, jobs=jobs
@@ -245,9 +246,14 @@ class Guard:
         )
         return self.index_documents(docs)
 
+    def _holds_file(self, source: str, stamp: str) -> bool:
+        """Whether the index holds the file at `source` as stamped (size, mtime)."""
+        info = self.index.store.document_by_source(source)
+        return info is not None and info.stamp == stamp
+
     def index_documents(
         self,
-        docs: Iterable[Document | Skipped],
+        docs: Iterable[Document | Skipped | Unchanged],
         *,
         progress: Progress | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -264,6 +270,7 @@ class Guard:
         counts = {"unchanged": 0, "read": 0}
         skipped: list[Skipped] = []
         pending: list[DocumentInfo | None] = []  # the stored version each work item replaces
+        restamp: list[tuple[int, str]] = []  # unchanged files whose stamp moved (touched)
 
         def work() -> Iterator[Document]:
             for item in docs:
@@ -271,11 +278,18 @@ class Guard:
                     skipped.append(item)
                     log.info("skipped %s: %s", item.source, item.reason)
                     continue
+                if isinstance(item, Unchanged):  # known by its stamp, not read again
+                    counts["unchanged"] += 1
+                    if progress:
+                        progress(item.size)
+                    continue
                 size = len(item.text.encode("utf-8", "surrogatepass"))
                 counts["read"] += size
                 existing = self.index.store.document_by_source(item.source)
                 if existing is not None and existing.content_hash == content_hash(item.text):
                     counts["unchanged"] += 1
+                    if item.stamp is not None and item.stamp != existing.stamp:
+                        restamp.append((existing.doc_id, item.stamp))
                     if progress:
                         progress(size)
                     continue
@@ -320,6 +334,8 @@ class Guard:
                         adds, removes, batch_windows = [], [], 0
                 if adds or removes:
                     self.index.write(adds, removes)
+                if restamp:  # the next run need not read them
+                    self.index.store.update_stamps(restamp)
         finally:
             if pool is not None:
                 pool.terminate()

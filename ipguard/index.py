@@ -41,7 +41,7 @@ from .stores import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Attempts at a batch that concurrent writers keep invalidating.
 WRITE_ATTEMPTS = 8
 
@@ -130,6 +130,7 @@ def prepare_document(
         size=len(doc.text.encode("utf-8", "surrogatepass")),
         channels=tuple(channels),
         role=doc.role,
+        stamp=doc.stamp,
     )
 
 

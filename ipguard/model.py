@@ -27,6 +27,10 @@ class Document:
     path: str | None = None
     #: "protected", or "allow" for content that must never block.
     role: str = "protected"
+    #: Size and modification time of the file it was read from (see
+    #: `ipguard.ingest.file_stamp`); None when there is no file or it is too
+    #: fresh to trust.
+    stamp: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +121,14 @@ class Skipped:
 
     source: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A file the index already holds as it is now (same size and modification time)."""
+
+    source: str
+    size: int
 
 
 @dataclass(frozen=True)

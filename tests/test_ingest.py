@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 from pathlib import Path
 
-from ipguard.ingest import IngestOptions, classify, walk
-from ipguard.model import Document, Skipped
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ipguard.ingest import IngestOptions, _exclusion, classify, walk
+from ipguard.model import Document, Skipped, Unchanged
 
 
-def _items(path: Path, **kw: object) -> list[Document | Skipped]:
+def _items(path: Path, **kw: object) -> list[Document | Skipped | Unchanged]:
     return list(walk([str(path)], IngestOptions(**kw)))  # type: ignore[arg-type]
 
 
@@ -67,3 +72,22 @@ def test_excludes_and_hidden_directories(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text("x = 2")
     names = [Path(i.source).name for i in _items(tmp_path, exclude=("vendor",))]
     assert names == ["main.py"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text("ab*?[]!/.", min_size=1, max_size=6), min_size=1, max_size=3),
+    st.lists(st.text("ab./", min_size=1, max_size=4), min_size=1, max_size=3),
+)
+def test_exclusion_matches_as_fnmatch_would_pattern_by_pattern(
+    patterns: list[str], parts: list[str]
+) -> None:
+    root = "/r"
+    path = os.path.join(root, *parts)
+    rel = os.path.relpath(path, root)
+    name = os.path.basename(path)
+    expected = any(
+        fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p)
+        for p in patterns
+    )
+    assert _exclusion(tuple(patterns))(path, root) == expected

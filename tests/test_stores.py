@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,56 @@ def test_reindex_is_a_no_op_and_changes_replace(store_location: str, tmp_path: P
         assert guard.index_paths([str(src)]).replaced == 1
         assert guard.stats().documents == 2
         assert guard.check(PROTECTED_PROSE).action == "allow"
+
+
+def _age(path: Path, seconds: int = 3600) -> None:
+    """Move a file's modification time into the past, keeping it exact to the ns."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
+
+
+def test_unchanged_files_are_known_by_size_and_mtime_without_reading(
+    store_location: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    old, fresh = src / "old.txt", src / "fresh.txt"
+    old.write_text(PROTECTED_PROSE)
+    fresh.write_text("Some words written a moment ago about a lighthouse keeper's cat.")
+    _age(old)
+    with Guard.open(store_location, create=True) as guard:
+        assert guard.index_paths([str(src)]).added == 2
+        # Same size, same mtime, other bytes: not read again, so not seen. This
+        # is the trade-off every build tool makes (git, make, rsync).
+        stamp = old.stat().st_mtime_ns
+        old.write_text(PROTECTED_PROSE.upper())
+        os.utime(old, ns=(stamp, stamp))
+        report = guard.index_paths([str(src)])
+        assert (report.unchanged, report.bytes_read) == (2, len(fresh.read_bytes()))
+        assert guard.check(PROTECTED_PROSE).action == "block"
+        # A fresh file has no stamp: it is read and hashed every time until it
+        # is old enough, then its stamp is recorded.
+        info = guard.index.store.document_by_source(str(fresh.resolve()))
+        assert info is not None and info.stamp is None
+        _age(fresh)
+        assert guard.index_paths([str(src)]).unchanged == 2
+        info = guard.index.store.document_by_source(str(fresh.resolve()))
+        assert (
+            info is not None and info.stamp == f"{fresh.stat().st_size}:{fresh.stat().st_mtime_ns}"
+        )
+        report = guard.index_paths([str(src)])
+        assert (report.unchanged, report.bytes_read) == (2, 0)
+        # Another size is another file.
+        old.write_text(PROTECTED_PROSE + " An added sentence.")
+        _age(old)
+        assert guard.index_paths([str(src)]).replaced == 1
+        # A stamp for a document another writer removed meanwhile is dropped.
+        gone = guard.index.store.document_by_source(str(old.resolve()))
+        assert gone is not None
+        guard.remove(source=str(old))
+        guard.index.store.update_stamps([(gone.doc_id, "1:2")])
+        assert guard.index.store.documents([gone.doc_id]) == {}
+        assert guard.stats().documents == 1
 
 
 def test_remove_leaves_no_trace(store_location: str, corpus_dir: Path) -> None:

@@ -36,6 +36,8 @@ class DocumentRecord:
     channels: tuple[ChannelRecord, ...]
     #: "protected", or "allow" for content that must never block (templates, boilerplate).
     role: str = "protected"
+    #: The file's size and modification time when read (`ipguard.ingest.file_stamp`).
+    stamp: str | None = None
 
     @property
     def windows(self) -> int:
@@ -62,6 +64,7 @@ class DocumentInfo:
     content_hash: str
     windows: int
     role: str = "protected"
+    stamp: str | None = None
 
 
 #: Segments a write may leave during an indexing run (`Index.bulk`), which
@@ -112,6 +115,10 @@ class Store(Protocol):
 
     def compact(self) -> None:
         """Reorganise for lookups after a run of writes (a no-op where nothing gains)."""
+        ...
+
+    def update_stamps(self, stamps: Sequence[tuple[int, str]]) -> None:
+        """Record new file stamps of stored documents whose content did not change."""
         ...
 
     def counts(self) -> tuple[int, int]:

@@ -32,6 +32,13 @@ _FIELDS = (
 )
 
 
+#: HSET stamp on a document hash only when the document is still stored.
+_SET_IF_STORED = (
+    "if redis.call('HEXISTS', KEYS[1], 'source') == 1 then "
+    "redis.call('HSET', KEYS[1], 'stamp', ARGV[1]) end"
+)
+
+
 class IndexUnavailableError(IpguardError):
     """The index server cannot be reached."""
 
@@ -106,6 +113,7 @@ class RedisStore:
             content_hash=d["content_hash"],
             windows=int(d["windows"]),
             role=d.get("role") or "protected",
+            stamp=d.get("stamp") or None,
         )
 
     def document_by_source(self, source: str) -> DocumentInfo | None:
@@ -184,6 +192,7 @@ class RedisStore:
                         "size": doc.size,
                         "windows": doc.windows,
                         "role": doc.role,
+                        "stamp": doc.stamp or "",
                     }
                     pipe.hset(self._k("doc", doc_id), mapping=fields)
                     channels: dict[str, bytes] = {}
@@ -223,6 +232,13 @@ class RedisStore:
 
     def compact(self) -> None:
         """Nothing to do: Redis sets are looked up directly."""
+
+    def update_stamps(self, stamps: Sequence[tuple[int, str]]) -> None:
+        # Only documents that still exist: another writer may have removed one.
+        pipe = self._r.pipeline(transaction=False)
+        for doc_id, stamp in stamps:
+            pipe.eval(_SET_IF_STORED, 1, self._k("doc", doc_id), stamp)
+        self._call(pipe.execute)
 
     def counts(self) -> tuple[int, int]:
         documents, windows = self._call(self._r.hmget, self._k("stats"), "documents", "windows")

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS documents (
     content_hash TEXT NOT NULL,
     size INTEGER NOT NULL,
     windows INTEGER NOT NULL,
-    role TEXT NOT NULL DEFAULT 'protected'
+    role TEXT NOT NULL DEFAULT 'protected',
+    stamp TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_by_name ON documents(source_name);
 CREATE TABLE IF NOT EXISTS channels (
@@ -82,7 +83,7 @@ MERGE_FANIN = 4
 COMPACT_SHARE = 0.1
 #: Attempts at opening the listed segments while a writer replaces them.
 _OPEN_ATTEMPTS = 5
-_DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows, role"
+_DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows, role, stamp"
 
 
 def pack_increasing(values: np.ndarray) -> bytes:
@@ -160,6 +161,7 @@ class SQLiteStore:
             content_hash=row[5],
             windows=row[6],
             role=row[7],
+            stamp=row[8],
         )
 
     def document_by_source(self, source: str) -> DocumentInfo | None:
@@ -259,7 +261,7 @@ class SQLiteStore:
     def _insert_document(self, doc: DocumentRecord) -> int:
         cur = self._db.execute(
             "INSERT INTO documents (source, source_name, path, license, kind, language,"
-            " content_hash, size, windows, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " content_hash, size, windows, role, stamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 doc.source,
                 doc.source_name,
@@ -271,6 +273,7 @@ class SQLiteStore:
                 doc.size,
                 doc.windows,
                 doc.role,
+                doc.stamp,
             ),
         )
         return int(cur.lastrowid or 0)
@@ -359,6 +362,12 @@ class SQLiteStore:
             smallest = listed[:MERGE_FANIN]
             del listed[:MERGE_FANIN]
             listed.append(self._merge_rows(smallest, written, replaced))
+
+    def update_stamps(self, stamps: Sequence[tuple[int, str]]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE documents SET stamp = ? WHERE id = ?", [(s, d) for d, s in stamps]
+            )
 
     def compact(self) -> None:
         """Delete files interrupted writers left; merge the segments into one when it pays."""
