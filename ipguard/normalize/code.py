@@ -277,8 +277,8 @@ class _Walk:
             if binds:
                 _collect_bound(node, binders[ntype], spec, data, self.bound)
             # An inner node: its extent is not needed (an empty one has only
-            # empty leaves, which are skipped below).
-            if category == _OTHER and node.child_count and cursor.goto_first_child():
+            # empty leaves, which are skipped below). On a leaf the move fails.
+            if category == _OTHER and cursor.goto_first_child():
                 parents.append(ntype)
                 continue
             start, end = node.start_byte, node.end_byte
