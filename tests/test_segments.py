@@ -127,7 +127,16 @@ def test_the_filter_passes_every_stored_key_and_few_others(tmp_path: Path) -> No
     absent = rng.integers(-(2**63), 2**63 - 1, 100_000, dtype=np.int64)
     # 16 bits and 4 probes per pair in 64-bit blocks: 0.52% measured.
     assert seg.might_hold(absent).mean() < 0.008
+    assert not seg.light
     seg.close()
+    write_segment(
+        str(tmp_path / "light.seg"), keys, np.zeros(len(keys), dtype=np.int64), light=True
+    )
+    light = Segment(str(tmp_path / "light.seg"), len(keys))
+    assert light.light and light.might_hold(keys).all()
+    # One probe: about 6% (1 - e^(-1/16)).
+    assert 0.03 < light.might_hold(absent).mean() < 0.09
+    light.close()
 
 
 def test_truncated_or_foreign_files_are_refused(tmp_path: Path) -> None:
@@ -190,12 +199,13 @@ def test_an_indexing_run_merges_once_at_its_end(tmp_path: Path) -> None:
 
 
 def _filtered(guard: Guard) -> list[bool]:
+    """Per listed segment, whether it has a full filter."""
     store = guard.index.store
     assert isinstance(store, SQLiteStore)
-    return [seg.filtered for seg in store._segments()]
+    return [not seg.light for seg in store._segments()]
 
 
-def test_segments_of_a_run_get_their_filter_when_it_ends(tmp_path: Path) -> None:
+def test_segments_of_a_run_get_a_full_filter_when_it_ends(tmp_path: Path) -> None:
     index = tmp_path / "filters.ipguard.db"
     with Guard.open(str(index), create=True) as guard:
         store = guard.index.store
@@ -205,7 +215,7 @@ def test_segments_of_a_run_get_their_filter_when_it_ends(tmp_path: Path) -> None
             assert _filtered(guard) == [False] * len(_listed(index))
             keys, wins = store.band_pairs()
             query = np.unique(keys[::3])
-            # Lookups during the run read every unfiltered segment.
+            # Lookups during the run see through the light filters.
             found = store.lookup(query)
             assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(
                 keys, wins, query
@@ -213,7 +223,7 @@ def test_segments_of_a_run_get_their_filter_when_it_ends(tmp_path: Path) -> None
         assert _filtered(guard) == [True]
 
 
-def test_an_interrupted_run_leaves_unfiltered_segments_the_next_one_filters(
+def test_an_interrupted_run_leaves_light_filters_the_next_run_replaces(
     tmp_path: Path,
 ) -> None:
     index = tmp_path / "interrupted.ipguard.db"

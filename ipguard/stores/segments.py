@@ -35,6 +35,12 @@ BLOCK = 256
 #: 10 need a read for nothing. 4 probes: building costs half of 8's.
 BITS_PER_PAIR = 16
 MAX_PROBES = 4
+#: Probes of the light filter of a segment that is soon merged (an indexing
+#: run's batches): one probe lets 6% of absent keys through instead of 0.5%,
+#: and builds 12x faster (672 k pairs: 7 ms against 83 ms). With no filter at
+#: all, a check during a run read a block per key per segment: 31 ms p50
+#: instead of 5 ms against the standard library's 11 batches.
+LIGHT_PROBES = 1
 #: The filter is mapped into the checking process; past this size (about 33 M
 #: pairs, 1.6 M windows) it keeps the size and lets more false positives through.
 MAX_FILTER_BYTES = 64 << 20
@@ -77,11 +83,11 @@ def _probes(keys: np.ndarray, bits: int, probes: int) -> np.ndarray:
     return np.add((word << np.uint64(6))[:, None], offsets, dtype=np.int64, casting="unsafe")
 
 
-def _filter_shape(pairs: int) -> tuple[int, int]:
+def _filter_shape(pairs: int, max_probes: int = MAX_PROBES) -> tuple[int, int]:
     """(bytes, probes) of the filter for `pairs` pairs."""
     size = min(MAX_FILTER_BYTES, max(8, math.ceil(BITS_PER_PAIR * pairs / 8)))
     size = -(-size // 8) * 8
-    probes = max(1, min(MAX_PROBES, round(8 * size / max(pairs, 1) * math.log(2))))
+    probes = max(1, min(max_probes, round(8 * size / max(pairs, 1) * math.log(2))))
     return size, probes
 
 
@@ -140,15 +146,15 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
     return order
 
 
-def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, filtered: bool = True) -> str:
+def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool = False) -> str:
     """Write pairs (sorted here) to a new file, flushed to disk; its digest.
 
-    Without `filtered` the file has no Bloom filter: every lookup key costs a
-    block read, which suits a segment that is soon merged into another.
+    A `light` segment has a filter of `LIGHT_PROBES` probes: cheaper to build,
+    for a segment that is soon merged into another.
     """
     keys = np.ascontiguousarray(keys, dtype=np.int64)
     wins = np.ascontiguousarray(wins, dtype=np.int64)
-    size, probes = _filter_shape(len(keys)) if filtered else (0, 1)
+    size, probes = _filter_shape(len(keys), LIGHT_PROBES if light else MAX_PROBES)
     # The filter needs only the keys, not their order: it is built on helper
     # threads while this one sorts (numpy releases the GIL in both). One
     # helper took writing 21 M pairs from 3.4 s to 2.1 s on 2 CPUs.
@@ -231,12 +237,13 @@ class Segment:
         self.entries = count
         self._bloom = np.frombuffer(self._map, dtype=np.uint8, count=filter_bytes, offset=filter_at)
         self._probes = probes
-        #: Whether the file has a Bloom filter (see `write_segment`).
-        self.filtered = filter_bytes > 0
+        #: Whether the filter is a light one (see `write_segment`), which
+        #: merging replaces by a full one.
+        self.light = probes < _filter_shape(count)[1]
 
     def might_hold(self, query: np.ndarray) -> np.ndarray:
         """Which keys the Bloom filter lets through (every stored one, and a few others)."""
-        if not self.filtered:
+        if not len(self._bloom):
             return np.ones(len(query), dtype=bool)
         bits = _probes(query, 8 * len(self._bloom), self._probes)
         byte = self._bloom[bits >> 3]
