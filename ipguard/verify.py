@@ -126,7 +126,7 @@ def _clusters(
     Returns (query start, query end, protected start, protected end) token
     ranges, the clusters with the most window pairs first.
     """
-    if len(q_starts) == 1:  # most documents share one window pair with an output
+    if len(q_starts) == 1:  # one window pair (3% of documents in W2): nothing to group
         q0, p0 = int(q_starts[0]), int(p_starts[0])
         return [(q0, q0 + width, p0, p0 + width)]
     q = q_starts.astype(np.int64)
