@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rapidfuzz.distance import Indel
 
 from .config import ChannelConfig
 from .index import Candidates, QueryChannel
@@ -89,6 +88,9 @@ def verify(
     """
     if len(candidates.doc_ids) == 0:
         return []
+    # Imported here: 12 ms that commands which never verify (index) need not pay.
+    from rapidfuzz.distance import Indel
+
     width = channel.window_tokens
     q_hashes = shingle_hashes(query.ids, channel.shingle).tolist()
     q_list = query.ids.tolist()
