@@ -220,6 +220,12 @@ def test_segments_of_a_run_get_a_full_filter_when_it_ends(tmp_path: Path) -> Non
             assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(
                 keys, wins, query
             )
+            # Repeated and unsorted keys are looked up once; no keys, nothing.
+            again = store.lookup(np.concatenate([query[::-1], query[:5]]))
+            assert sorted(zip(*(a.tolist() for a in again), strict=True)) == _scan(
+                keys, wins, query
+            )
+            assert all(len(a) == 0 for a in store.lookup(np.zeros(0, dtype=np.int64)))
         assert _filtered(guard) == [True]
 
 

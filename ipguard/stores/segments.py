@@ -275,8 +275,7 @@ class Segment:
                 != _PAIR * count
             ):
                 raise SegmentError(f"{self.path} is truncated")
-        lo = self._search(blocks, row, filled, query, after=False)
-        hi = self._search(blocks, row, filled, query, after=True)
+        lo, hi = self._bounds(blocks, row, filled, query)
         counts = hi - lo
         keys = [np.repeat(query, counts)]
         offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -294,22 +293,22 @@ class Segment:
         return os.pread(self._fd, _PAIR * count, self._pairs_at + _PAIR * start)
 
     @staticmethod
-    def _search(
-        blocks: np.ndarray, row: np.ndarray, filled: np.ndarray, query: np.ndarray, *, after: bool
-    ) -> np.ndarray:
-        """Per key, the first column of its block whose key is >= it (> with `after`)."""
-        lo = np.zeros(len(query), dtype=np.int64)
-        hi = filled[row].copy()
-        while True:
-            active = lo < hi
-            if not active.any():
-                return lo
-            mid = (lo + hi) >> 1
-            value = blocks[row, np.minimum(mid, blocks.shape[1] - 1), 0]
-            right = (value <= query) if after else (value < query)
-            right &= active
-            lo = np.where(right, mid + 1, lo)
-            hi = np.where(active & ~right, mid, hi)
+    def _bounds(
+        blocks: np.ndarray, row: np.ndarray, filled: np.ndarray, query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per key, the first column of its block whose key is >= it, and > it.
+
+        A block's keys are sorted, so these are counts of smaller (and of
+        not larger) keys among its filled columns: one comparison of every key
+        with its whole block, where two binary searches took 2 x 9 rounds of
+        numpy calls (a third of a lookup).
+        """
+        values = blocks[row, :, 0]
+        valid = np.arange(blocks.shape[1]) < filled[row][:, None]
+        key = query[:, None]
+        lo = np.count_nonzero((values < key) & valid, axis=1)
+        hi = np.count_nonzero((values <= key) & valid, axis=1)
+        return lo.astype(np.int64), hi.astype(np.int64)
 
     def _run_after(self, start: int, key: int) -> np.ndarray:
         """Window ids of the pairs with `key` from pair `start` on, until the key changes."""

@@ -436,7 +436,9 @@ class SQLiteStore:
         return merge(segs, np.zeros(0, np.int64), DOC_SHIFT)
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        query = np.unique(keys.astype(np.int64))
+        query = np.sort(keys.astype(np.int64).ravel())
+        if len(query) > 1:  # sorted, unique
+            query = query[np.concatenate(([True], query[1:] != query[:-1]))]
         found_keys: list[np.ndarray] = []
         found_wins: list[np.ndarray] = []
         for seg in self._segments():
