@@ -230,12 +230,7 @@ class Index:
     def _window_keys(
         self, channel: Channel, ids: np.ndarray, *, query: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        cfg = self.config
-        sketches = sketch_windows(
-            ids, cfg.channel(channel), num_perm=cfg.num_perm, seed=cfg.seed, query=query
-        )
-        bands, rows = cfg.bands_rows
-        return sketches.starts, band_keys(sketches.signatures, bands, rows)
+        return window_keys(self.config, channel, ids, query=query)
 
     def removal(self, info: DocumentInfo) -> Removal:
         """What must be deleted to remove a stored document without a trace."""
