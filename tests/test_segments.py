@@ -139,6 +139,40 @@ def test_the_filter_passes_every_stored_key_and_few_others(tmp_path: Path) -> No
     light.close()
 
 
+def _filter_by_definition(keys: list[int], words: int, probes: int) -> bytes:
+    """The filter words as the format defines them, one key at a time."""
+    out = [0] * words
+    for key in keys:
+        x = key % 2**64
+        word = ((x >> 32) * words) >> 32
+        mixed = (x * 0xC2B2AE3D27D4EB4F) % 2**64
+        for probe in range(1, probes + 1):
+            out[word] |= 1 << ((mixed >> (64 - 6 * probe)) & 63)
+    return b"".join(w.to_bytes(8, "little") for w in out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=400),
+    st.integers(1, 3),
+    st.booleans(),
+)
+def test_the_filter_is_the_one_its_definition_gives(
+    tmp_path_factory: pytest.TempPathFactory, keys: list[int], repeat: int, light: bool
+) -> None:
+    # Repeated keys, and more keys than words, share words: every bit must land.
+    import ipguard.stores.segments as segments
+
+    keys = keys * repeat
+    path = str(tmp_path_factory.mktemp("f") / "f.seg")
+    write_segment(path, np.array(keys, dtype=np.int64), np.zeros(len(keys), np.int64), light=light)
+    head = segments._HEADER.unpack(Path(path).read_bytes()[: segments._HEADER.size])
+    _, pairs, _, fence, size, probes = head
+    at = segments._HEADER.size + 8 * fence
+    stored = Path(path).read_bytes()[at : at + size]
+    assert stored == _filter_by_definition(keys, size // 8, probes)
+
+
 def test_truncated_or_foreign_files_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.seg"
     write_segment(str(path), np.arange(500, dtype=np.int64), np.arange(500, dtype=np.int64))
