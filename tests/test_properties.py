@@ -66,3 +66,20 @@ def test_random_bytes_decoded_as_code_never_crash(data: bytes) -> None:
         doc = normalize(text, kind="code", language=language)
         for start, end in doc.code.spans:
             assert 0 <= start < end <= len(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), min_size=2, max_size=200),
+    st.sampled_from([4, 16, 50]),
+)
+def test_clustering_few_pairs_in_python_equals_clustering_with_numpy(
+    pairs: list[tuple[int, int]], width: int
+) -> None:
+    import numpy as np
+
+    from ipguard.verify import _clusters_listed, _clusters_vectorised
+
+    q = np.array([a for a, _ in pairs], dtype=np.uint32)
+    p = np.array([b for _, b in pairs], dtype=np.uint32)
+    assert _clusters_listed(q.tolist(), p.tolist(), width) == _clusters_vectorised(q, p, width)

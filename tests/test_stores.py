@@ -32,6 +32,20 @@ def test_index_check_and_stats(store_location: str, corpus_dir: Path) -> None:
         assert stats.documents == CORPUS_FILES and stats.windows > 0 and stats.bytes_on_disk > 0
 
 
+def test_channels_load_one_by_one_or_together_alike(store_location: str, corpus_dir: Path) -> None:
+    with _index_samples(store_location, corpus_dir) as guard:
+        store = guard.index.store
+        ids = sorted(store.documents(range(1, 100)))
+        for channel in ("code", "text"):
+            together = store.load_channels([*ids, 10_000], channel)  # 10,000 is no document
+            alone = {d: store.load_channel(d, channel) for d in ids}
+            assert set(together) == {d for d, got in alone.items() if got is not None}
+            for doc_id, (token_ids, lines) in together.items():
+                assert token_ids.tolist() == alone[doc_id][0].tolist()
+                assert lines.tolist() == alone[doc_id][1].tolist()
+        assert store.load_channels([], "code") == {}
+
+
 def test_missing_index_and_mismatched_configuration(store_location: str, corpus_dir: Path) -> None:
     with pytest.raises(IndexNotFoundError):
         Guard.open(store_location)

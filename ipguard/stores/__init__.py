@@ -105,6 +105,12 @@ class Store(Protocol):
         """(token ids, token lines) of one channel of a stored document."""
         ...
 
+    def load_channels(
+        self, doc_ids: Sequence[int], channel: str
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """`load_channel` of several documents in one round trip (absent ones left out)."""
+        ...
+
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
         """Remove documents and add others in one transaction; ids of the added ones."""
         ...

@@ -8,6 +8,7 @@ two documents for one source; readers pipeline their lookups in one round trip.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
@@ -139,15 +140,27 @@ class RedisStore:
         return out
 
     def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, np.ndarray] | None:
-        ids, lines = self._call(
-            self._r.hmget, self._k("ch", doc_id), f"{channel}:ids", f"{channel}:lines"
-        )
-        if ids is None or lines is None:
-            return None
-        try:
-            return np.frombuffer(ids, dtype="<u4").astype(np.uint32), unpack_increasing(lines)
-        except ValueError as exc:
-            raise IndexCorruptError(f"{self.location}: document {doc_id} is damaged") from exc
+        return self.load_channels([doc_id], channel).get(doc_id)
+
+    def load_channels(
+        self, doc_ids: Sequence[int], channel: str
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        with self._r.pipeline(transaction=False) as pipe:
+            for doc_id in doc_ids:
+                pipe.hmget(self._k("ch", doc_id), f"{channel}:ids", f"{channel}:lines")
+            replies = self._call(pipe.execute)
+        out = {}
+        for doc_id, (ids, lines) in zip(doc_ids, replies, strict=True):
+            if ids is None or lines is None:
+                continue
+            try:
+                out[int(doc_id)] = (
+                    np.frombuffer(ids, dtype="<u4").astype(np.uint32),
+                    unpack_increasing(lines),
+                )
+            except (zlib.error, ValueError) as exc:
+                raise IndexCorruptError(f"{self.location}: document {doc_id} is damaged") from exc
+        return out
 
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
         sources_key = self._k("sources")

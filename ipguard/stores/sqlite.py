@@ -184,18 +184,30 @@ class SQLiteStore:
         return {r[0]: self._info(r) for r in rows}
 
     def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.load_channels([doc_id], channel).get(doc_id)
+
+    def load_channels(
+        self, doc_ids: Sequence[int], channel: str
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        if not doc_ids:
+            return {}
         rows = self._query(
-            "SELECT ids, lines FROM channels WHERE doc_id = ? AND channel = ?",
-            (doc_id, CHANNEL_CODES[channel]),
+            "SELECT doc_id, ids, lines FROM channels WHERE channel = ?"
+            " AND doc_id IN (SELECT value FROM json_each(?))",
+            (CHANNEL_CODES[channel], json.dumps([int(d) for d in doc_ids])),
         )
-        if not rows:
-            return None
-        try:
-            ids = np.frombuffer(rows[0][0], dtype="<u4").astype(np.uint32)
-            lines = unpack_increasing(rows[0][1])
-        except (zlib.error, ValueError) as exc:
-            raise IndexCorruptError(f"index {self.location}: document {doc_id} is damaged") from exc
-        return ids, lines
+        out = {}
+        for doc_id, ids, lines in rows:
+            try:
+                out[doc_id] = (
+                    np.frombuffer(ids, dtype="<u4").astype(np.uint32),
+                    unpack_increasing(lines),
+                )
+            except (zlib.error, ValueError) as exc:
+                raise IndexCorruptError(
+                    f"index {self.location}: document {doc_id} is damaged"
+                ) from exc
+        return out
 
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
         new_ids: list[int] = []
