@@ -117,6 +117,20 @@ def test_a_key_shared_by_more_windows_than_a_block_holds(tmp_path: Path) -> None
     seg.close()
 
 
+def test_the_largest_key_in_a_part_filled_last_block(tmp_path: Path) -> None:
+    # A lookup pads the unfilled end of the last block it reads with the largest key.
+    top = np.iinfo(np.int64).max
+    keys = np.concatenate([np.arange(BLOCK + 3), [top, top - 1, top]]).astype(np.int64)
+    wins = np.arange(len(keys), dtype=np.int64)
+    path = str(tmp_path / "top.seg")
+    write_segment(path, keys, wins)
+    seg = Segment(path, len(keys))
+    query = np.array([5, BLOCK + 2, top - 1, top], dtype=np.int64)
+    k, w = seg.lookup(query)
+    assert sorted(zip(k.tolist(), w.tolist(), strict=True)) == _scan(keys, wins, query)
+    seg.close()
+
+
 def test_the_filter_passes_every_stored_key_and_few_others(tmp_path: Path) -> None:
     rng = np.random.default_rng(8)
     keys = rng.integers(-(2**63), 2**63 - 1, 100_000, dtype=np.int64)

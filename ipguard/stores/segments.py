@@ -293,16 +293,23 @@ class Segment:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per key, the first column of its block whose key is >= it, and > it.
 
-        A block's keys are sorted, so these are counts of smaller (and of
-        not larger) keys among its filled columns: one comparison of every key
-        with its whole block, where two binary searches took 2 x 9 rounds of
-        numpy calls (a third of a lookup).
+        The blocks were read in file order from a sorted file, so their keys
+        laid end to end never decrease (the last block's unfilled tail is set
+        to the largest key); in a sorted array, the keys of one stretch that
+        are smaller than q are those before q's insertion point, clipped to
+        the stretch. Two binary searches of all the blocks' keys: comparing
+        each key with its whole block took 0.8 ms for a copied 2 KB output's
+        450 keys at 1 M windows, this 0.1 ms.
         """
-        values = blocks[row, :, 0]
-        valid = np.arange(blocks.shape[1]) < filled[row][:, None]
-        key = query[:, None]
-        lo = np.count_nonzero((values < key) & valid, axis=1)
-        hi = np.count_nonzero((values <= key) & valid, axis=1)
+        span = blocks.shape[1]
+        if filled[-1] < span:
+            blocks[-1, filled[-1] :, 0] = np.iinfo(np.int64).max
+        flat = np.ascontiguousarray(blocks[:, :, 0]).ravel()
+        first = row * span
+        lo = np.searchsorted(flat, query, side="left") - first
+        hi = np.searchsorted(flat, query, side="right") - first
+        np.clip(lo, 0, filled[row], out=lo)
+        np.clip(hi, 0, filled[row], out=hi)
         return lo.astype(np.int64), hi.astype(np.int64)
 
     def _run_after(self, start: int, key: int) -> np.ndarray:
