@@ -25,7 +25,7 @@ from .errors import (
     IndexCorruptError,
     LimitExceededError,
 )
-from .model import CHANNELS, Channel, Document, NormalizedDocument
+from .model import CHANNELS, Channel, Document, NormalizedDocument, TokenStream
 from .sketch import TokenHasher, band_keys, sketch_windows
 from .stores import (
     MAX_CHANNEL_TOKENS,
@@ -82,6 +82,13 @@ def _token_lines(text: str, spans: np.ndarray) -> np.ndarray:
     return (np.searchsorted(newlines, spans[:, 0], side="right") + 1).astype(np.uint32)
 
 
+def stream_ids(hasher: TokenHasher, stream: TokenStream) -> np.ndarray:
+    """Token ids of a channel's stream (from its bytes when it has them)."""
+    if stream.folded is not None:
+        return hasher.ascii_ids(stream.channel, stream.folded, stream.spans, stream.token)
+    return hasher.ids(stream.channel, stream.tokens)
+
+
 def window_keys(
     config: IndexConfig, channel: Channel, ids: np.ndarray, *, query: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +121,7 @@ def prepare_document(
                 "(max_tokens)",
                 limit="max_tokens",
             )
-        ids = hasher.ids(name, stream.tokens)
+        ids = stream_ids(hasher, stream)
         starts, keys = window_keys(config, name, ids, query=False)
         channels.append(
             ChannelRecord(name, ids, _token_lines(doc.text, stream.spans), starts, keys)
@@ -277,7 +284,7 @@ class Index:
             stream = normalized.channel(name)
             if len(stream) == 0:
                 continue
-            ids = self.hasher.ids(name, stream.tokens)
+            ids = stream_ids(self.hasher, stream)
             starts, keys = self._window_keys(name, ids, query=True)
             out.append(QueryChannel(name, ids, stream.spans, starts, keys))
         return out

@@ -33,20 +33,56 @@ class Document:
     stamp: str | None = None
 
 
-@dataclass(frozen=True, eq=False)
 class TokenStream:
     """Normalized tokens of one channel with their character spans in the input.
 
     `spans[i]` is the half-open character range of token `i` in the original
     text, so every match can be cited by characters and lines.
+
+    Prose read whole from ASCII text also keeps that text lowercased, as
+    bytes (`folded`), in which each token is its span: its tokens become
+    strings only when `tokens` is read, and indexing never reads it (token ids
+    come from the bytes, see `TokenHasher.ascii_ids`). Making a string of each
+    word was a tenth of indexing prose.
     """
 
-    channel: Channel
-    tokens: tuple[str, ...]
-    spans: np.ndarray  # shape (n, 2), int64
+    __slots__ = ("channel", "spans", "folded", "_tokens")
+
+    def __init__(
+        self,
+        channel: Channel,
+        tokens: tuple[str, ...] | None,
+        spans: np.ndarray,
+        folded: bytes | None = None,
+    ) -> None:
+        if tokens is None and folded is None:
+            raise ValueError("a token stream needs its tokens or the text they are spans of")
+        self.channel = channel
+        self.spans = spans  # shape (n, 2), int64
+        self.folded = folded
+        self._tokens = tokens
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The tokens, in order."""
+        if self._tokens is None:
+            assert self.folded is not None
+            raw = self.folded
+            self._tokens = tuple([raw[s:e].decode("ascii") for s, e in self.spans.tolist()])
+        return self._tokens
+
+    def token(self, i: int) -> str:
+        """Token `i`, without making strings of the others."""
+        if self._tokens is None and self.folded is not None:
+            start, end = self.spans[i]
+            return self.folded[start:end].decode("ascii")
+        return self.tokens[i]
 
     def __len__(self) -> int:
-        return len(self.tokens)
+        return len(self.spans)
+
+    def __repr__(self) -> str:
+        return f"TokenStream({self.channel!r}, {len(self)} tokens)"
 
     @classmethod
     def empty(cls, channel: Channel) -> TokenStream:

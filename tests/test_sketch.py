@@ -108,6 +108,56 @@ def test_token_ids_do_not_depend_on_what_the_cache_remembers(
     assert (hasher.ids("text", tokens) != expected).any()  # the channel salts the hash
 
 
+_WORDLIKE = st.text(alphabet="abcXYZ019_", min_size=1, max_size=24)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(_WORDLIKE, max_size=80), min_size=1, max_size=4),
+    st.sampled_from([" ", ", ", ".\n", "--", "\t"]),
+    st.integers(4, 5000),
+)
+def test_ids_from_the_bytes_of_ascii_prose_equal_ids_from_its_words(
+    texts: list[list[str]], gap: str, cached: int
+) -> None:
+    # Words of 1 to 24 bytes: read whole in two 64-bit words up to 16, by
+    # string past it; one hasher over several texts, its table growing,
+    # spilling past its first probes and starting over when full.
+    import ipguard.sketch as sketch
+    from ipguard.index import stream_ids
+    from ipguard.normalize import normalize
+
+    by_bytes = sketch.TokenHasher(b"k" * 32)
+    by_words = sketch.TokenHasher(b"k" * 32)
+    previous = sketch.CACHED_TOKENS
+    sketch.CACHED_TOKENS = cached
+    try:
+        for words in texts:
+            stream = normalize(gap.join(words), kind="text").text
+            assert stream.folded is not None
+            got = stream_ids(by_bytes, stream)
+            assert got.tolist() == by_words.ids("text", list(stream.tokens)).tolist()
+            assert [stream.token(i) for i in range(len(stream))] == list(stream.tokens)
+    finally:
+        sketch.CACHED_TOKENS = previous
+
+
+def test_words_that_differ_in_one_byte_get_their_own_ids() -> None:
+    # Every length up to 24 bytes, each byte changed in turn: a fingerprint
+    # that dropped or shifted a byte would give two of these one id.
+    from ipguard.index import stream_ids
+    from ipguard.normalize import normalize
+    from ipguard.sketch import TokenHasher
+
+    base = "abcdefghijklmnopqrstuvwx"
+    words = [base[:n] for n in range(1, 25)]
+    words += [w[:j] + "z" + w[j + 1 :] for w in words for j in range(len(w))]
+    stream = normalize(" ".join(words), kind="text").text
+    got = stream_ids(TokenHasher(b"k" * 32), stream).tolist()
+    assert got == TokenHasher(b"k" * 32).ids("text", words).tolist()
+    assert len(set(got)) == len(set(words))
+
+
 def test_known_lsh_parameters_equal_datasketch_choice() -> None:
     from datasketch.lsh import _optimal_param
 

@@ -14,7 +14,7 @@ from . import languages
 from .code import code_tokens
 from .lexical import lexical_tokens
 from .markdown import has_fence, split_markdown
-from .text import Tokens, word_spans
+from .text import Tokens, ascii_word_spans, word_spans
 
 __all__ = ["normalize", "detect_kind", "detect_language", "languages"]
 
@@ -115,8 +115,12 @@ def normalize(
     elif kind == "code":
         _code(text, 0, len(text), language, code, prose, notes)
     else:  # plain prose: the words are the stream, already in order
-        words, spans = word_spans(text)
-        stream = TokenStream("text", tuple(words), spans) if words else TokenStream.empty("text")
+        if text.isascii():
+            spans, folded = ascii_word_spans(text)
+            stream = TokenStream("text", None, spans, folded)
+        else:
+            words, spans = word_spans(text)
+            stream = TokenStream("text", tuple(words), spans)
         return NormalizedDocument(TokenStream.empty("code"), stream, ())
     return NormalizedDocument(_stream("code", code), _stream("text", prose), tuple(notes))
 

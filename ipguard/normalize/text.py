@@ -71,10 +71,7 @@ def word_spans(text: str, start: int = 0, end: int | None = None) -> tuple[list[
     segment = text[start:end] if start or end is not None else text
     if segment.isascii():
         tokens = _WORD.findall(segment.lower())
-        is_word = _ASCII_WORD[np.frombuffer(segment.encode("ascii"), dtype=np.uint8)]
-        # +1 where a word starts, -1 just past its end: starts and ends alternate.
-        edges = np.flatnonzero(np.diff(is_word, prepend=np.int8(0), append=np.int8(0)))
-        spans = edges.reshape(-1, 2)
+        spans, _ = ascii_word_spans(segment)
         spans += start
         return tokens, spans
     words = _WORD.findall(segment)
@@ -91,6 +88,18 @@ def word_spans(text: str, start: int = 0, end: int | None = None) -> tuple[list[
     starts[1:] += np.cumsum(word_len)[:-1]
     spans[:, 1] = starts + word_len
     return list(map(normalize_word, words)), spans
+
+
+def ascii_word_spans(text: str) -> tuple[np.ndarray, bytes]:
+    """The (start, end) of each word of ASCII text, and the text lowercased as bytes.
+
+    The words are the spans of those bytes; no string is made of them.
+    """
+    folded = text.lower().encode("ascii")
+    is_word = _ASCII_WORD[np.frombuffer(folded, dtype=np.uint8)]
+    # +1 where a word starts, -1 just past its end: starts and ends alternate.
+    edges = np.flatnonzero(np.diff(is_word, prepend=np.int8(0), append=np.int8(0)))
+    return edges.reshape(-1, 2), folded
 
 
 def words_in_ranges(text: str, ranges: list[tuple[int, int]]) -> tuple[list[str], np.ndarray]:
