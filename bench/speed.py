@@ -52,6 +52,20 @@ RUNNER = (
 )
 
 
+def machine_pace() -> float:
+    """Seconds a fixed pure-Python loop takes: how fast this shared machine is right now.
+
+    Every figure here moves with it on a shared machine, so the report gives
+    it at the start and at the end of the run: figures of two runs compare
+    only when their paces do.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i * i % 7
+    return round(time.perf_counter() - started, 2)
+
+
 def run_cli(*args: str) -> tuple[float, int, int, str]:
     """Wall seconds, own and children's peak RSS (KB), stdout of one CLI run."""
     started = time.perf_counter()
@@ -299,6 +313,7 @@ def main() -> int:
     # machine, would compile its modules again in every CLI run (about 50 ms
     # of a cold check or a re-index).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "ipguard")], check=True)
+    pace = {"start_s": machine_pace()}
     sketch_stage(results)
     datasketch_lsh(results)
     excludes = [x for e in EXCLUDES for x in ("--exclude", e)]
@@ -360,6 +375,8 @@ def main() -> int:
     sample.write_text(outputs_for(sources, 1, random.Random(6))[0][0])
     colds = [run_cli("check", "--index", str(index), str(sample))[0] for _ in range(5)]
     results["W4_cold_check_s"] = round(statistics.median(colds), 3)
+    pace["end_s"] = machine_pace()
+    results["machine_pace_10M_loop_iterations"] = pace
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "speed.json").write_text(json.dumps(results, indent=2) + "\n")
     md = ["# Speed benchmark", "", f"`{results['command']}` on {results['cpus']} CPUs.", ""]
