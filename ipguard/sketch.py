@@ -170,7 +170,7 @@ class _FingerprintTable:
         return mixed, short
 
     def _slots(self, prints: np.ndarray) -> np.ndarray:
-        return (prints & _U64(len(self._keys) - 1)).astype(np.int64)
+        return (prints & _U64(len(self._keys) - 1)).view(np.int64)
 
     def find(self, prints: np.ndarray) -> np.ndarray:
         """The id of each fingerprint, -1 where unknown.
@@ -180,20 +180,24 @@ class _FingerprintTable:
         probing's chains run to 8-20 slots in a table a third full) are looked
         up in a dictionary, where probing on cost a round of numpy calls each.
         """
-        found = np.full(len(prints), -1, dtype=np.int64)
         slots = self._slots(prints)
-        todo = np.arange(len(prints))
+        values = self._values[slots]
+        # The first probe, over all of them: no index arrays.
+        found = np.where(self._keys[slots] == prints, values, -1)
+        # An empty slot ends a probe sequence: the fingerprint is unknown.
+        todo = np.flatnonzero((found < 0) & (values >= 0))
         mask = len(self._keys) - 1
-        for _ in range(_PROBES):
-            at = slots[todo]
+        for _ in range(_PROBES - 1):
+            if not len(todo):
+                return found
+            at = (slots[todo] + 1) & mask
+            slots[todo] = at
             values = self._values[at]
             hit = (values >= 0) & (self._keys[at] == prints[todo])
             found[todo[hit]] = values[hit]
-            todo = todo[~hit & (values >= 0)]  # an empty slot ends the probe: unknown
-            if not len(todo):
-                return found
-            slots[todo] = (slots[todo] + 1) & mask
-        found[todo] = list(map(self._spilled.get, prints[todo].tolist(), repeat(-1)))
+            todo = todo[~hit & (values >= 0)]
+        if len(todo):
+            found[todo] = list(map(self._spilled.get, prints[todo].tolist(), repeat(-1)))
         return found
 
     def add(self, prints: np.ndarray, values: np.ndarray) -> None:
