@@ -126,6 +126,7 @@ def test_ids_from_the_bytes_of_ascii_prose_equal_ids_from_its_words(
     import ipguard.sketch as sketch
     from ipguard.index import stream_ids
     from ipguard.normalize import normalize
+    from ipguard.normalize.text import word_spans
 
     by_bytes = sketch.TokenHasher(b"k" * 32)
     by_words = sketch.TokenHasher(b"k" * 32)
@@ -133,8 +134,13 @@ def test_ids_from_the_bytes_of_ascii_prose_equal_ids_from_its_words(
     sketch.CACHED_TOKENS = cached
     try:
         for words in texts:
-            stream = normalize(gap.join(words), kind="text").text
+            text = gap.join(words)
+            stream = normalize(text, kind="text").text
             assert stream.folded is not None
+            # The words the bytes stand for are those the regular expression finds.
+            expected_words, expected_spans = word_spans(text)
+            assert list(stream.tokens) == expected_words
+            assert stream.spans.tolist() == expected_spans.tolist()
             got = stream_ids(by_bytes, stream)
             assert got.tolist() == by_words.ids("text", list(stream.tokens)).tolist()
             assert [stream.token(i) for i in range(len(stream))] == list(stream.tokens)
