@@ -57,10 +57,17 @@ class TokenStream:
     ) -> None:
         if tokens is None and folded is None:
             raise ValueError("a token stream needs its tokens or the text they are spans of")
-        self.channel = channel
-        self.spans = spans  # shape (n, 2), int64
-        self.folded = folded
-        self._tokens = tokens
+        # Immutable like the other values stages exchange; only the lazy tuple is set later.
+        object.__setattr__(self, "channel", channel)
+        object.__setattr__(self, "spans", spans)  # shape (n, 2), int64
+        object.__setattr__(self, "folded", folded)
+        object.__setattr__(self, "_tokens", tokens)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"TokenStream is immutable (setting {name})")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (TokenStream, (self.channel, self._tokens, self.spans, self.folded))
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -68,8 +75,9 @@ class TokenStream:
         if self._tokens is None:
             assert self.folded is not None
             raw = self.folded
-            self._tokens = tuple([raw[s:e].decode("ascii") for s, e in self.spans.tolist()])
-        return self._tokens
+            made = tuple([raw[s:e].decode("ascii") for s, e in self.spans.tolist()])
+            object.__setattr__(self, "_tokens", made)
+        return self._tokens  # type: ignore[return-value]
 
     def token(self, i: int) -> str:
         """Token `i`, without making strings of the others."""

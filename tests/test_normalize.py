@@ -213,3 +213,15 @@ def test_words_of_joined_ranges_equal_each_range_split_alone(text: str, cuts: li
         expected_spans += spans.tolist()
     words, spans = words_in_ranges(text, ranges)
     assert (words, spans.tolist()) == (expected_words, expected_spans)
+
+
+def test_a_prose_stream_kept_as_bytes_is_immutable_and_pickles_whole() -> None:
+    import pickle
+
+    stream = normalize("Hello there, General Kenobi", kind="text").text
+    assert stream.folded == b"hello there, general kenobi"
+    with pytest.raises(AttributeError):
+        stream.channel = "code"  # type: ignore[misc]
+    copy = pickle.loads(pickle.dumps(stream))
+    assert copy.tokens == stream.tokens == ("hello", "there", "general", "kenobi")
+    assert copy.spans.tolist() == stream.spans.tolist() and len(copy) == 4
