@@ -17,15 +17,12 @@ from typing import Any, NoReturn
 import click
 
 from ._version import __version__
-from .baseline import apply_baseline, baseline_from, load_baseline, save_baseline
 from .config import Policy
 from .errors import IndexNotFoundError, IpguardError, LimitExceededError
 from .guard import Guard, keep_heap_slack
 from .ingest import DEFAULT_MAX_FILE_BYTES, classify, read_input
 from .model import Match
 from .report import CheckedFile, line_col, source_lines
-from .report.html import html_report
-from .report.sarif import sarif_log
 from .settings import ProjectConfig, load_config, with_overrides
 
 EXIT_CLEAN = 0
@@ -314,6 +311,8 @@ def check_cmd(
     )
     checked = _check_files(config, files, kind=kind, language=language)
     if config.baseline:
+        from .baseline import apply_baseline, load_baseline
+
         try:
             accepted = load_baseline(config.baseline)
         except IpguardError as exc:
@@ -326,8 +325,12 @@ def check_cmd(
         payload = {"results": [{"path": c.path, **c.verdict.to_json()} for c in checked]}
         output.write(json.dumps(payload, indent=2) + "\n")
     elif fmt == "sarif":
+        from .report.sarif import sarif_log
+
         output.write(json.dumps(sarif_log(checked), indent=2) + "\n")
     elif fmt == "html":
+        from .report.html import html_report
+
         output.write(html_report(checked))
     else:
         for c in checked:
@@ -393,6 +396,8 @@ def baseline_cmd(
     config = _settings(config_path, index=index_path, baseline=baseline)
     target = config.baseline or ".ipguard-baseline.json"
     checked = _check_files(config, files, kind=None, language=None)
+    from .baseline import baseline_from, save_baseline
+
     accepted = baseline_from((c.path, c.text, c.verdict) for c in checked)
     try:
         changed = save_baseline(target, accepted)

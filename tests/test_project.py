@@ -84,6 +84,28 @@ def test_invalid_configuration_is_a_clear_error(project: Path) -> None:
         load_config(project / ".ipguard.toml")
 
 
+def test_pyproject_without_an_ipguard_table_is_not_configuration(tmp_path: Path) -> None:
+    from ipguard.settings import find_config
+
+    (tmp_path / ".git").mkdir()  # the search stops at the repository's root
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\n')
+    assert find_config(tmp_path) is None
+    # Another tool's broken file is not ours to judge...
+    (tmp_path / "pyproject.toml").write_text("[tool.black\nline-length = = 1\n")
+    assert find_config(tmp_path) is None
+    # ...a dependency on ipguard is not a table of ours...
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["ipguard"]\n')
+    assert find_config(tmp_path) is None
+    # ...and a table of ours, however spelled, is found.
+    (tmp_path / "pyproject.toml").write_text('[tool]\nipguard.action = "flag"\n')
+    assert find_config(tmp_path) == tmp_path / "pyproject.toml"
+    assert load_config(start=str(tmp_path)).policy.action == "flag"
+    sub = tmp_path / "src"
+    sub.mkdir()
+    (sub / "pyproject.toml").mkdir()  # not a file: passed over
+    assert find_config(sub) == tmp_path / "pyproject.toml"
+
+
 def test_baseline_accepts_reviewed_matches_and_survives_edits(project: Path) -> None:
     first = _run(project, "baseline", "--baseline", "accepted.json", "copy.rs")
     assert first.exit_code == 3, first.output  # written

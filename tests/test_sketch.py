@@ -94,6 +94,23 @@ def test_permutations_equal_datasketch_without_importing_it() -> None:
         assert np.array_equal(a, da) and np.array_equal(b, db)
 
 
+@given(st.integers(0, 2**32 - 1), st.integers(1, 700))
+@settings(max_examples=40, deadline=None)
+def test_mersenne_twister_draws_what_numpy_random_state_draws(seed: int, count: int) -> None:
+    from ipguard.sketch import _mt19937_words
+
+    expected = np.random.RandomState(seed).randint(0, 1 << 32, count, dtype=np.uint32)
+    assert _mt19937_words(seed, count) == expected.tolist()
+
+
+def test_permutations_reject_seeds_random_state_rejects() -> None:
+    from ipguard.sketch import permutations
+
+    for seed in (-1, 2**32):
+        with pytest.raises(ValueError):
+            permutations(8, seed)
+
+
 def test_token_ids_do_not_depend_on_what_the_cache_remembers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

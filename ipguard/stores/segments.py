@@ -22,7 +22,6 @@ import mmap
 import os
 import struct
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -155,6 +154,8 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool 
     # The filter needs only the keys, not their order: a helper thread builds
     # it while this one sorts (numpy releases the GIL in both). A second
     # helper gained nothing (5.4 M keys: 0.16 s with one or two).
+    from concurrent.futures import ThreadPoolExecutor  # writers only: 5 ms a check need not pay
+
     bloom = np.zeros(size // 8, dtype="<u8")
     with ThreadPoolExecutor(max_workers=1) as helper:
         marking = helper.submit(_mark, bloom, keys, probes)
