@@ -33,6 +33,7 @@ EXCLUDES = ["test", "tests", "idle_test", "site-packages", "lib2to3", "__pycache
 from ipguard import Guard  # noqa: E402
 from ipguard.config import IndexConfig  # noqa: E402
 from ipguard.demo import disguise_python_function  # noqa: E402
+from ipguard.normalize.languages import parser_for  # noqa: E402
 from ipguard.sketch import shingle_bytes, shingle_hash, sketch_windows  # noqa: E402
 from ipguard.stores import delete_index_files  # noqa: E402
 
@@ -97,6 +98,43 @@ def stdlib_bytes() -> int:
         dirnames[:] = [d for d in dirnames if d not in EXCLUDES and not d.startswith(".")]
         total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files if f.endswith(".py"))
     return total
+
+
+def parse_floor() -> dict:
+    """What tree-sitter alone costs on the stdlib's Python files, in this process.
+
+    The floor under end-to-end code indexing: parsing, then visiting every
+    node with the cursor and nothing else (no node objects, no tokens).
+    """
+    files = []
+    for dirpath, dirnames, names in os.walk(STDLIB):
+        dirnames[:] = [d for d in dirnames if d not in EXCLUDES and not d.startswith(".")]
+        files += [Path(dirpath, n).read_bytes() for n in names if n.endswith(".py")]
+    size = sum(map(len, files))
+    parser = parser_for("python")
+    started = time.perf_counter()
+    trees = [parser.parse(data) for data in files]
+    parse_s = time.perf_counter() - started
+    started = time.perf_counter()
+    nodes = 0
+    for tree in trees:
+        cursor = tree.root_node.walk()
+        while True:
+            nodes += 1
+            if cursor.goto_first_child():
+                continue
+            while not cursor.goto_next_sibling():
+                if not cursor.goto_parent():
+                    break
+            else:
+                continue
+            break
+    walk_s = time.perf_counter() - started
+    return {
+        "treesitter_parse_MB_per_s": round(size / parse_s / 1e6, 2),
+        "treesitter_parse_and_bare_walk_MB_per_s": round(size / (parse_s + walk_s) / 1e6, 2),
+        "treesitter_nodes": nodes,
+    }
 
 
 def sketch_stage(results: dict) -> None:
@@ -372,6 +410,7 @@ def main() -> int:
             "jobs2_speedup": round(w1["jobs1"]["seconds"] / w1["jobs2"]["seconds"], 2),
             "reindex_unchanged_s": round(again, 2),
             "reindex_speedup": round(w1["jobs1"]["seconds"] / again, 1),
+            **parse_floor(),
         }
     )
     results["W1_index_stdlib"] = w1
