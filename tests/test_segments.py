@@ -335,3 +335,58 @@ def test_a_file_left_by_a_killed_writer_is_deleted_by_the_next(tmp_path: Path) -
         guard.index_texts([("other", "A few words of a note about nothing in particular.")])
     assert not left.exists()
     assert set(os.listdir(f"{index}.bands")) == set(_listed(index))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(-300, 300), min_size=1, max_size=6 * BLOCK),
+    st.lists(st.integers(-320, 320), max_size=60),
+    st.integers(1, 5),
+)
+def test_blocks_grow_so_the_fence_stays_within_its_cap(
+    tmp_path_factory: pytest.TempPathFactory,
+    stored: list[int],
+    asked: list[int],
+    cap: int,
+) -> None:
+    # The cap is lowered so that a few hundred pairs need blocks of 512 to 2,048.
+    import ipguard.stores.segments as segments
+
+    keys = np.array(stored, dtype=np.int64)
+    wins = np.arange(len(keys), dtype=np.int64) * 3
+    path = str(tmp_path_factory.mktemp("fence") / "s.seg")
+    original = segments.MAX_FENCE_KEYS
+    segments.MAX_FENCE_KEYS = cap
+    try:
+        write_segment(path, keys, wins)
+    finally:
+        segments.MAX_FENCE_KEYS = original
+    seg = Segment(path, len(keys))
+    assert len(seg.fence) <= max(cap, -(-len(keys) // segments.MAX_BLOCK))
+    assert seg.block >= BLOCK and seg.block & (seg.block - 1) == 0
+    query = np.unique(np.array(asked, dtype=np.int64))
+    found_keys, found_wins = seg.lookup(query)
+    assert sorted(zip(found_keys.tolist(), found_wins.tolist(), strict=True)) == _scan(
+        keys, wins, query
+    )
+    seg.close()
+
+
+def test_block_sizes_and_headers_that_disagree_are_refused(tmp_path: Path) -> None:
+    import ipguard.stores.segments as segments
+
+    assert segments.block_pairs(256 * segments.MAX_FENCE_KEYS) == BLOCK
+    assert segments.block_pairs(256 * segments.MAX_FENCE_KEYS + 1) == 2 * BLOCK
+    path = tmp_path / "s.seg"
+    write_segment(str(path), np.arange(700, dtype=np.int64), np.arange(700, dtype=np.int64))
+    data = path.read_bytes()
+    head = list(segments._HEADER.unpack(data[: segments._HEADER.size]))
+    for block in (300, 128):  # not a power of two; smaller than the smallest block
+        head[2] = block
+        path.write_bytes(segments._HEADER.pack(*head) + data[segments._HEADER.size :])
+        with pytest.raises(SegmentError, match="not the segment"):
+            Segment(str(path), 700)
+    head[2] = 512  # a valid size, but the fence was written for blocks of 256
+    path.write_bytes(segments._HEADER.pack(*head) + data[segments._HEADER.size :])
+    with pytest.raises(SegmentError, match="not the segment"):
+        Segment(str(path), 700)

@@ -2,16 +2,17 @@
 
 A segment holds (band key, window id) pairs sorted by key. Looking up an
 output's keys is three vectorised steps: the segment's Bloom filter drops
-the keys it does not hold (most of a novel output's), a fence of every
-`BLOCK`-th key kept in memory names the one block of pairs where each
-remaining key can be, and one `pread` per block fetches it.
+the keys it does not hold (most of a novel output's), a fence of each block's
+first key (blocks of `BLOCK` pairs, more in very large segments) kept in
+memory names the one block of pairs where each remaining key can be, and one
+`pread` per block fetches it.
 
 Why not a memory map of the pairs: this machine's kernel maps large page-cache
 folios whole (2 MB per fault), so 256 random keys mapped half of a 1 M-window
 segment into the checking process's RSS (369 MB peak, bench/speed.py W3),
 whatever `madvise` said. Reads do not count in RSS; the filter, which is
-mapped, is capped at `MAX_FILTER_BYTES`, so RSS stays bounded by that cap and
-the fence (1/256 of the pairs' keys) however large the index grows.
+mapped, is capped at `MAX_FILTER_BYTES` and the fence at `MAX_FENCE_KEYS`, so
+RSS stays bounded by the two caps however large the index grows.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ import numpy as np
 MAGIC = b"IPGSEG04"
 #: Pairs per fence entry: one block is 4 KB, one page read per key.
 BLOCK = 256
+#: Fence keys a segment may hold; a segment that would need more has blocks
+#: of 2, 4, ... times `BLOCK` pairs. The fence is read into the checking
+#: process, 8 bytes per block: uncapped, it would take a checker past 150 MB
+#: RSS at about 60 M windows (a 52 MB process, the 64 MB filter and 8 bytes
+#: per 256 pairs). 1 M keys (8 MB) hold 256 M pairs, 12 M windows, at 4 KB.
+MAX_FENCE_KEYS = 1 << 20
+#: The largest block a reader accepts (16 MB of pairs per read).
+MAX_BLOCK = 1 << 20
 #: Bloom filter bits per stored pair. Blocked in 64-bit words, 16 bits let
 #: about 0.5% of absent keys through (measured at 1 K to 2 M pairs: 0.52% with
 #: 4 probes, 0.41% with 6, 0.44% with 8): of a 2 KB output's ~2,000 keys about
@@ -51,6 +60,14 @@ _MIX2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 class SegmentError(Exception):
     """A segment file is missing, truncated or not a segment."""
+
+
+def block_pairs(pairs: int) -> int:
+    """Pairs per block of a segment of `pairs` pairs: `BLOCK`, doubled until the fence fits."""
+    block = BLOCK
+    while -(-pairs // block) > MAX_FENCE_KEYS and block < MAX_BLOCK:
+        block *= 2
+    return block
 
 
 def _layout(pairs: int, fence: int, filter_bytes: int) -> tuple[int, int, int]:
@@ -160,12 +177,13 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool 
     with ThreadPoolExecutor(max_workers=1) as helper:
         marking = helper.submit(_mark, bloom, keys, probes)
         order = _stable_order(keys)
-        fence = keys[order[::BLOCK]].astype("<i8")
+        block = block_pairs(len(keys))
+        fence = keys[order[::block]].astype("<i8")
         marking.result()
     digest = 0
     with open(path, "xb") as out:
         for part in (
-            _HEADER.pack(MAGIC, len(keys), BLOCK, len(fence), size, probes),
+            _HEADER.pack(MAGIC, len(keys), block, len(fence), size, probes),
             memoryview(fence).cast("B"),
             memoryview(bloom).cast("B"),
         ):
@@ -216,7 +234,14 @@ class Segment:
             if len(head) < _HEADER.size:
                 raise SegmentError(f"{path} is truncated")
             magic, count, block, fence_len, filter_bytes, probes = _HEADER.unpack(head)
-            if magic != MAGIC or block != BLOCK or count != entries or not 0 < probes <= 64:
+            if (
+                magic != MAGIC
+                or not BLOCK <= block <= MAX_BLOCK
+                or block & (block - 1)
+                or fence_len != -(-count // block)
+                or count != entries
+                or not 0 < probes <= 64
+            ):
                 raise SegmentError(f"{path} is not the segment the index lists")
             filter_at, self._pairs_at, size = _layout(count, fence_len, filter_bytes)
             if os.fstat(self._fd).st_size != size or count == 0 or filter_bytes % 8:
@@ -231,6 +256,7 @@ class Segment:
             os.close(self._fd)
             raise SegmentError(f"{path} is unreadable ({exc})") from exc
         self.entries = count
+        self.block = block
         self._bloom = np.frombuffer(
             self._map, dtype="<u8", count=filter_bytes // 8, offset=filter_at
         )
@@ -254,10 +280,11 @@ class Segment:
         if len(query) == 0:
             return _EMPTY, _EMPTY
         # The first pair >= q lies after fence[j - 1] < q and at the latest at
-        # fence[j]: reading BLOCK + 1 pairs from block j - 1 covers it.
-        first = np.maximum(np.searchsorted(self.fence, query, side="left") - 1, 0) * BLOCK
+        # fence[j]: reading block + 1 pairs from block j - 1 covers it.
+        block = self.block
+        first = np.maximum(np.searchsorted(self.fence, query, side="left") - 1, 0) * block
         starts, row = np.unique(first, return_inverse=True)
-        span = BLOCK + 1
+        span = block + 1
         # Each block is read straight into its row of one buffer.
         blocks = np.empty((len(starts), span, 2), dtype="<i8")
         filled = np.minimum(self.entries - starts, span)
@@ -317,7 +344,7 @@ class Segment:
         """Window ids of the pairs with `key` from pair `start` on, until the key changes."""
         out = []
         while start < self.entries:
-            chunk = np.frombuffer(self._read(start, 4 * BLOCK), dtype="<i8").reshape(-1, 2)
+            chunk = np.frombuffer(self._read(start, 4 * self.block), dtype="<i8").reshape(-1, 2)
             same = chunk[:, 0] == key
             stop = int(np.argmin(same)) if not same.all() else len(same)
             out.append(chunk[:stop, 1])
