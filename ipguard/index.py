@@ -85,7 +85,7 @@ def _token_lines(text: str, spans: np.ndarray) -> np.ndarray:
 def stream_ids(hasher: TokenHasher, stream: TokenStream) -> np.ndarray:
     """Token ids of a channel's stream (from its bytes when it has them)."""
     if stream.folded is not None:
-        return hasher.ascii_ids(stream.channel, stream.folded, stream.spans, stream.token)
+        return hasher.ascii_ids(stream.channel, stream.folded, stream.spans)
     return hasher.ids(stream.channel, stream.tokens)
 
 

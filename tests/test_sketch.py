@@ -190,3 +190,37 @@ def test_known_lsh_parameters_equal_datasketch_choice() -> None:
         assert _optimal_param(threshold, num_perm, 0.5, 0.5) == pair
     # A setting outside the table still asks datasketch.
     assert IndexConfig(lsh_threshold=0.5).bands_rows == _optimal_param(0.5, 64, 0.5, 0.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 3000), min_size=1, max_size=6),
+    st.integers(0, 12),
+    st.integers(0, 2**32 - 1),
+)
+def test_fingerprint_table_finds_every_id_it_was_given(
+    batches: list[int], shared_low_bits: int, seed: int
+) -> None:
+    # Batches of new fingerprints, the table growing past its first 4,096
+    # slots; fingerprints that share their low bits want the same slots, so
+    # some go past their first probes to the dictionary, and growing the
+    # table must keep those too.
+    import numpy as np
+
+    from ipguard.sketch import _FingerprintTable
+
+    rng = np.random.default_rng(seed)
+    table = _FingerprintTable(b"k" * 32)
+    given: dict[int, int] = {}
+    for size in batches:
+        prints = rng.integers(0, 2**63, size, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+        prints &= ~np.uint64((1 << shared_low_bits) - 1)
+        prints = np.unique(prints[~np.isin(prints, np.array(list(given), dtype=np.uint64))])
+        values = rng.integers(0, 2**32, len(prints), dtype=np.int64)
+        table.add(prints, values)
+        given.update(zip(prints.tolist(), values.tolist(), strict=True))
+        known = np.array(list(given), dtype=np.uint64)
+        assert table.find(known).tolist() == list(given.values())
+        assert table.count == len(given)
+    absent = np.array([p + 1 for p in given], dtype=np.uint64)  # all of them even
+    assert (table.find(absent) == -1).all()
