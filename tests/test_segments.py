@@ -55,6 +55,81 @@ def test_a_segment_written_in_chunks_is_the_segment_written_at_once(
     seg.close()
 
 
+def _reference_segment(keys: np.ndarray, wins: np.ndarray, light: bool) -> bytes:
+    """The bytes a segment of these pairs must have, built the plain way."""
+    import ipguard.stores.segments as segments
+
+    size, probes = segments._filter_shape(
+        len(keys), segments.LIGHT_PROBES if light else segments.MAX_PROBES
+    )
+    order = np.argsort(keys, kind="stable")
+    block = segments.block_pairs(len(keys))
+    fence = keys[order[::block]].astype("<i8")
+    bloom = np.zeros(size // 8, dtype="<u8")
+    word, mask = segments._word_masks(keys, len(bloom), probes)
+    np.bitwise_or.at(bloom, word, mask)
+    pairs = np.stack([keys[order], wins[order]], axis=1).astype("<i8")
+    header = segments._HEADER.pack(segments.MAGIC, len(keys), block, len(fence), size, probes)
+    return header + fence.tobytes() + bloom.tobytes() + pairs.tobytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 3000),
+    st.sampled_from(["mixed", "negative", "positive", "few"]),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_a_segment_written_by_two_threads_is_the_plain_segment(
+    tmp_path_factory: pytest.TempPathFactory, count: int, signs: str, light: bool, seed: int
+) -> None:
+    # Thresholds lowered so that small segments (but light ones) take the
+    # threaded path, with blocks of 256 to 1,024 pairs and write chunks that
+    # end inside blocks: the halves' fence keys, filter words and CRCs must
+    # join up exactly, with one thread or two.
+    import ipguard.stores.segments as segments
+
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64)
+    if signs == "negative":
+        keys = -np.abs(keys) - 1
+    elif signs == "positive":
+        keys = np.abs(keys + 1)
+    elif signs == "few":  # long runs of equal keys, on both sides of zero
+        keys = rng.choice(np.array([-(2**40), -3, 0, 5, 2**50], dtype=np.int64), count)
+    wins = rng.integers(0, 2**40, count, dtype=np.int64)
+    folder = tmp_path_factory.mktemp("halves")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(segments, "_WRITE_CHUNK", 300)
+        patch.setattr(segments, "_MARK_CHUNK", 70)
+        patch.setattr(segments, "MAX_FENCE_KEYS", 3)
+        expected = _reference_segment(keys, wins, light)
+        for threaded in (1, 10**9):
+            patch.setattr(segments, "_THREADED_PAIRS", threaded)
+            path = str(folder / f"t{threaded}.seg")
+            digest = write_segment(path, keys, wins, light=light)
+            assert Path(path).read_bytes() == expected
+            assert digest == segments.file_digest(path)
+            seg = Segment(path, count)
+            query = np.unique(np.concatenate([keys[::3], rng.integers(-9, 9, 20)]))
+            found = seg.lookup(query)
+            assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(
+                keys, wins, query
+            )
+            seg.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=3000))
+def test_crc32_combine_equals_the_crc_of_the_concatenation(first: bytes, second: bytes) -> None:
+    import zlib
+
+    from ipguard.stores.segments import crc32_combine
+
+    combined = crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second))
+    assert combined == zlib.crc32(first + second)
+
+
 def test_segment_order_of_random_hashes_with_repeats() -> None:
     rng = np.random.default_rng(3)
     keys = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64)
