@@ -248,7 +248,7 @@ class Index:
                 continue
             ids, lines = loaded
             starts, keys = self._window_keys(name, ids, query=False)
-            channels.append(ChannelRecord(name, ids, lines, starts, keys))
+            channels.append(ChannelRecord(name, ids, lines.array(), starts, keys))
         return Removal(info.doc_id, tuple(channels))
 
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[DocumentInfo]) -> list[int]:

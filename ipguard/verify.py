@@ -21,6 +21,7 @@ from .config import ChannelConfig
 from .index import Candidates, QueryChannel
 from .model import Channel
 from .sketch import shingle_hashes
+from .stores import PackedLines
 
 #: Protected documents verified per output channel, those sharing the most
 #: candidate windows first: it bounds the time of an output made of words common
@@ -55,7 +56,7 @@ class Region:
     matched_shingles: int = 0
 
 
-Loader = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]
+Loader = Callable[[int], "tuple[np.ndarray, PackedLines] | None"]
 
 
 def rank_documents(candidates: Candidates) -> np.ndarray:
@@ -254,7 +255,7 @@ def _region(
     doc_id: int,
     query: QueryChannel,
     q_hashes: list[int],
-    p_lines: np.ndarray,
+    p_lines: PackedLines,
     group: list[tuple[int, int, int]],
     shingle: int,
 ) -> Region:
@@ -277,7 +278,7 @@ def _region(
         matched_shingles=len(shingles),
         similarity=matched / aligned,
         output_span=(int(query.spans[q_first, 0]), int(query.spans[q_last, 1])),
-        source_lines=(int(p_lines[p_first]), int(p_lines[p_last])),
+        source_lines=(p_lines[p_first], p_lines[p_last]),
         blocks=tuple((a, size) for a, _, size in group),
     )
 

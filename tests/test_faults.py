@@ -311,3 +311,22 @@ def test_parallel_indexing_builds_the_same_index(tmp_path: Path) -> None:
         )
         assert result.exit_code == 0, result.output
     assert _dump(one) == _dump(two)
+
+
+def test_damaged_token_lines_are_an_index_error_when_a_match_reads_them(
+    built_index: Path, tmp_path: Path
+) -> None:
+    # Lines are unpacked only for documents a check reports; a damaged blob
+    # must still surface as a damaged index then, not as a crash or an allow.
+    from ipguard.errors import IndexCorruptError
+
+    damaged = tmp_path / "lines.db"
+    copy_index(built_index, damaged)
+    db = sqlite3.connect(damaged)
+    db.execute("UPDATE channels SET lines = X'00010203'")
+    db.commit()
+    db.close()
+    with Guard.open(str(damaged)) as guard:
+        assert guard.check(UNRELATED["python"], language="python").action == "allow"
+        with pytest.raises(IndexCorruptError, match="damaged"):
+            guard.check(PROTECTED["python"], language="python")

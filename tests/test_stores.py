@@ -42,7 +42,7 @@ def test_channels_load_one_by_one_or_together_alike(store_location: str, corpus_
             assert set(together) == {d for d, got in alone.items() if got is not None}
             for doc_id, (token_ids, lines) in together.items():
                 assert token_ids.tolist() == alone[doc_id][0].tolist()
-                assert lines.tolist() == alone[doc_id][1].tolist()
+                assert lines.array().tolist() == alone[doc_id][1].array().tolist()
         assert store.load_channels([], "code") == {}
 
 

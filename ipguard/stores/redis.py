@@ -8,15 +8,22 @@ two documents for one source; readers pipeline their lookups in one round trip.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexNotFoundError, IpguardError
-from . import DOC_SHIFT, DocumentInfo, DocumentRecord, Removal, StoreConflict, window_ids
-from .sqlite import pack_increasing, unpack_increasing
+from . import (
+    DOC_SHIFT,
+    DocumentInfo,
+    DocumentRecord,
+    PackedLines,
+    Removal,
+    StoreConflict,
+    pack_increasing,
+    window_ids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +146,12 @@ class RedisStore:
                 out[int(doc_id)] = info
         return out
 
-    def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, PackedLines] | None:
         return self.load_channels([doc_id], channel).get(doc_id)
 
     def load_channels(
         self, doc_ids: Sequence[int], channel: str
-    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    ) -> dict[int, tuple[np.ndarray, PackedLines]]:
         with self._r.pipeline(transaction=False) as pipe:
             for doc_id in doc_ids:
                 pipe.hmget(self._k("ch", doc_id), f"{channel}:ids", f"{channel}:lines")
@@ -153,13 +160,12 @@ class RedisStore:
         for doc_id, (ids, lines) in zip(doc_ids, replies, strict=True):
             if ids is None or lines is None:
                 continue
-            try:
-                out[int(doc_id)] = (
-                    np.frombuffer(ids, dtype="<u4").astype(np.uint32),
-                    unpack_increasing(lines),
-                )
-            except (zlib.error, ValueError) as exc:
-                raise IndexCorruptError(f"{self.location}: document {doc_id} is damaged") from exc
+            if len(ids) % 4:
+                raise IndexCorruptError(f"{self.location}: document {doc_id} is damaged")
+            out[int(doc_id)] = (
+                np.frombuffer(ids, dtype="<u4").astype(np.uint32),
+                PackedLines(lines, f"{self.location}: document {doc_id}"),
+            )
         return out
 
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:

@@ -29,8 +29,11 @@ from . import (
     DOC_SHIFT,
     DocumentInfo,
     DocumentRecord,
+    PackedLines,
     Removal,
     StoreConflict,
+    pack_increasing,
+    unpack_increasing,
     window_ids,
 )
 from .segments import Segment, SegmentError, file_digest, merge, write_segment
@@ -84,17 +87,6 @@ COMPACT_SHARE = 0.1
 #: Attempts at opening the listed segments while a writer replaces them.
 _OPEN_ATTEMPTS = 5
 _DOC_COLUMNS = "id, source, source_name, path, license, content_hash, windows, role, stamp"
-
-
-def pack_increasing(values: np.ndarray) -> bytes:
-    """Delta-encode a non-decreasing uint32 array and compress it."""
-    deltas = np.diff(values.astype(np.int64), prepend=0).astype("<u4")
-    return zlib.compress(deltas.tobytes(), 6)
-
-
-def unpack_increasing(blob: bytes) -> np.ndarray:
-    deltas = np.frombuffer(zlib.decompress(blob), dtype="<u4")
-    return np.cumsum(deltas, dtype=np.int64).astype(np.uint32)
 
 
 class SQLiteStore:
@@ -183,12 +175,12 @@ class SQLiteStore:
         )
         return {r[0]: self._info(r) for r in rows}
 
-    def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, PackedLines] | None:
         return self.load_channels([doc_id], channel).get(doc_id)
 
     def load_channels(
         self, doc_ids: Sequence[int], channel: str
-    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    ) -> dict[int, tuple[np.ndarray, PackedLines]]:
         if not doc_ids:
             return {}
         rows = self._query(
@@ -198,15 +190,12 @@ class SQLiteStore:
         )
         out = {}
         for doc_id, ids, lines in rows:
-            try:
-                out[doc_id] = (
-                    np.frombuffer(ids, dtype="<u4").astype(np.uint32),
-                    unpack_increasing(lines),
-                )
-            except (zlib.error, ValueError) as exc:
-                raise IndexCorruptError(
-                    f"index {self.location}: document {doc_id} is damaged"
-                ) from exc
+            if len(ids) % 4:
+                raise IndexCorruptError(f"index {self.location}: document {doc_id} is damaged")
+            out[doc_id] = (
+                np.frombuffer(ids, dtype="<u4").astype(np.uint32),
+                PackedLines(lines, f"index {self.location}: document {doc_id}"),
+            )
         return out
 
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
