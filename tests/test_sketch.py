@@ -224,3 +224,18 @@ def test_fingerprint_table_finds_every_id_it_was_given(
         assert table.count == len(given)
     absent = np.array([p + 1 for p in given], dtype=np.uint64)  # all of them even
     assert (table.find(absent) == -1).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 30), st.integers(0, 2**32 - 1))
+def test_strided_window_minima_equal_a_plain_minimum(
+    stride: int, width: int, count: int, seed: int
+) -> None:
+    import numpy as np
+
+    from ipguard.sketch import strided_min
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 2**32, ((count - 1) * stride + width, 3), dtype=np.uint64)
+    expected = [values[k * stride : k * stride + width].min(axis=0) for k in range(count)]
+    assert strided_min(values, count, stride, width).tolist() == np.array(expected).tolist()
