@@ -327,6 +327,13 @@ def test_damaged_token_lines_are_an_index_error_when_a_match_reads_them(
     db.commit()
     db.close()
     with Guard.open(str(damaged)) as guard:
-        assert guard.check(UNRELATED["python"], language="python").action == "allow"
+        store = guard.index.store
+        doc_ids = sorted(store.documents(range(1, 100)))
+        loaded = store.load_channels(doc_ids, "code")  # tokens load; lines wait
+        assert loaded
+        for token_ids, lines in loaded.values():
+            assert len(token_ids) > 0
+            with pytest.raises(IndexCorruptError, match="damaged"):
+                lines.array()
         with pytest.raises(IndexCorruptError, match="damaged"):
             guard.check(PROTECTED["python"], language="python")

@@ -387,7 +387,19 @@ class Segment:
                 raise SegmentError(f"{path} is truncated")
             raw = os.pread(self._fd, 8 * fence_len, _HEADER.size)
             self.fence = np.frombuffer(raw, dtype="<i8").astype(np.int64)
-            self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+            # Only the filter (from its page on) is mapped, and its pages are
+            # populated now: a fresh process's first checks faulted them in a
+            # few at a time. 10 M windows, a fresh process's first 300 checks,
+            # five alternating pairs: p50 6.10 -> 5.77 ms on average, for 3-7
+            # ms more at the first lookup (0.4-1.4 ms at 0.26 M windows).
+            map_at = filter_at - filter_at % mmap.ALLOCATIONGRANULARITY
+            self._map = mmap.mmap(
+                self._fd,
+                self._pairs_at - map_at,
+                flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                prot=mmap.PROT_READ,
+                offset=map_at,
+            )
         except SegmentError:
             os.close(self._fd)
             raise
@@ -397,7 +409,7 @@ class Segment:
         self.entries = count
         self.block = block
         self._bloom = np.frombuffer(
-            self._map, dtype="<u8", count=filter_bytes // 8, offset=filter_at
+            self._map, dtype="<u8", count=filter_bytes // 8, offset=filter_at - map_at
         )
         self._probes = probes
         #: Whether the filter is a light one (see `write_segment`), which
