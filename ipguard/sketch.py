@@ -4,7 +4,8 @@ The values are datasketch's own: `MinHash(num_perm, seed,
 hashfunc=shingle_hash)` fed the same shingles (as `shingle_bytes`) holds the
 same hash values (affine32 scheme), so a `LeanMinHash` can be built from any
 signature here. The work is vectorised and shared: each shingle's permuted
-hashes are computed once, and window minima come from a doubling sliding-min.
+hashes are computed once, and window minima come from blocks of rows that tile
+the windows (`strided_min`).
 """
 
 from __future__ import annotations
