@@ -32,6 +32,7 @@ from .stores import (
     ChannelRecord,
     DocumentInfo,
     DocumentRecord,
+    PackedLines,
     Removal,
     Store,
     StoreConflict,
@@ -124,7 +125,9 @@ def prepare_document(
         ids = stream_ids(hasher, stream)
         starts, keys = window_keys(config, name, ids, query=False)
         channels.append(
-            ChannelRecord(name, ids, _token_lines(doc.text, stream.spans), starts, keys)
+            ChannelRecord(
+                name, ids, PackedLines.of(_token_lines(doc.text, stream.spans)), starts, keys
+            )
         )
     return DocumentRecord(
         source=doc.source,
@@ -248,7 +251,7 @@ class Index:
                 continue
             ids, lines = loaded
             starts, keys = self._window_keys(name, ids, query=False)
-            channels.append(ChannelRecord(name, ids, lines.array(), starts, keys))
+            channels.append(ChannelRecord(name, ids, lines, starts, keys))
         return Removal(info.doc_id, tuple(channels))
 
     def write(self, adds: Sequence[DocumentRecord], removes: Sequence[DocumentInfo]) -> list[int]:

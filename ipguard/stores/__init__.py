@@ -25,7 +25,7 @@ def unpack_increasing(blob: bytes) -> np.ndarray:
 
 
 class PackedLines:
-    """A stored document's token lines (`pack_increasing`), unpacked on first use.
+    """A document's token lines, packed (`pack_increasing`) and unpacked on first use.
 
     A check loads every candidate document's tokens but reads lines only
     where it reports a region, two per region: unpacking them all was 5% of
@@ -39,6 +39,21 @@ class PackedLines:
         self._values: np.ndarray | None = None
         self._what = what  # the document, for the error a damaged blob raises
 
+    @classmethod
+    def of(cls, values: np.ndarray) -> PackedLines:
+        """The lines of a document being indexed, packed now.
+
+        An indexing worker packs them: the process that writes the index then
+        only stores the blob (it was the writer's to compress, 0.3 s of the
+        main process's 3 s when indexing the standard library with --jobs 2),
+        and the worker sends it a tenth of the bytes.
+        """
+        return cls(pack_increasing(values), "a document being indexed")
+
+    def packed(self) -> bytes:
+        """The lines as stored (`pack_increasing`)."""
+        return self._blob
+
     def array(self) -> np.ndarray:
         """The 1-based line of each token (uint32)."""
         if self._values is None:
@@ -46,7 +61,6 @@ class PackedLines:
                 self._values = unpack_increasing(self._blob)
             except (zlib.error, ValueError) as exc:
                 raise IndexCorruptError(f"{self._what} is damaged") from exc
-            self._blob = b""
         return self._values
 
     def __getitem__(self, token: int) -> int:
@@ -62,7 +76,7 @@ class ChannelRecord:
 
     channel: str
     ids: np.ndarray  # uint32 keyed hashes of normalized tokens
-    lines: np.ndarray  # uint32 1-based source line of each token
+    lines: PackedLines  # 1-based source line of each token
     starts: np.ndarray  # first token of each indexed window
     keys: np.ndarray  # (windows, bands) int64 LSH keys
 

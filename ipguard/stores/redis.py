@@ -21,7 +21,6 @@ from . import (
     PackedLines,
     Removal,
     StoreConflict,
-    pack_increasing,
     window_ids,
 )
 
@@ -219,7 +218,7 @@ class RedisStore:
                         channels[f"{ch.channel}:ids"] = np.ascontiguousarray(
                             ch.ids, "<u4"
                         ).tobytes()
-                        channels[f"{ch.channel}:lines"] = pack_increasing(ch.lines)
+                        channels[f"{ch.channel}:lines"] = ch.lines.packed()
                         wins = window_ids(doc_id, ch.channel, ch.starts).tolist()
                         for row, win in zip(ch.keys.tolist(), wins, strict=True):
                             for key in row:

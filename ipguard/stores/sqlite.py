@@ -32,7 +32,6 @@ from . import (
     PackedLines,
     Removal,
     StoreConflict,
-    pack_increasing,
     unpack_increasing,
     window_ids,
 )
@@ -228,7 +227,7 @@ class SQLiteStore:
                                 doc_id,
                                 CHANNEL_CODES[ch.channel],
                                 np.ascontiguousarray(ch.ids, dtype="<u4").tobytes(),
-                                pack_increasing(ch.lines),
+                                ch.lines.packed(),
                             )
                         )
                         if len(ch.starts):
