@@ -162,7 +162,7 @@ class RedisStore:
             if len(ids) % 4:
                 raise IndexCorruptError(f"{self.location}: document {doc_id} is damaged")
             out[int(doc_id)] = (
-                np.frombuffer(ids, dtype="<u4").astype(np.uint32),
+                np.frombuffer(ids, dtype="<u4"),
                 PackedLines(lines, f"{self.location}: document {doc_id}"),
             )
         return out

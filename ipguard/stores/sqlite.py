@@ -192,7 +192,9 @@ class SQLiteStore:
             if len(ids) % 4:
                 raise IndexCorruptError(f"index {self.location}: document {doc_id} is damaged")
             out[doc_id] = (
-                np.frombuffer(ids, dtype="<u4").astype(np.uint32),
+                # Read-only, over the row's bytes: a copy per document was
+                # for nothing, as nothing writes to stored ids.
+                np.frombuffer(ids, dtype="<u4"),
                 PackedLines(lines, f"index {self.location}: document {doc_id}"),
             )
         return out
