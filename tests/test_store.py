@@ -120,3 +120,24 @@ def test_a_failed_batch_leaves_no_half_document(
         assert guard.stats().documents == 1
         db = sqlite3.connect(path)
         assert db.execute("SELECT COUNT(*) FROM channels").fetchone()[0] == 1
+
+
+def test_document_metadata_a_checker_keeps_follows_every_writer(tmp_path: Path) -> None:
+    """A long-lived checker's store caches documents' metadata: commits make it stale."""
+    location = str(tmp_path / "cached.ipguard.db")
+    with Guard.open(location, create=True) as checker:
+        checker.index_texts([("kept", PROTECTED_PROSE), ("gone", PROTECTED["python"])])
+        store = checker.index.store
+        kept = store.document_by_source("kept")
+        gone = store.document_by_source("gone")
+        assert kept is not None and gone is not None
+        assert set(store.documents([kept.doc_id, gone.doc_id])) == {kept.doc_id, gone.doc_id}
+        # Another connection's commit.
+        with Guard.open(location) as writer:
+            assert writer.remove(source="gone") == 1
+        assert set(store.documents([kept.doc_id, gone.doc_id])) == {kept.doc_id}
+        # This connection's own write.
+        store.update_stamps([(kept.doc_id, "12:34")])
+        assert store.documents([kept.doc_id])[kept.doc_id].stamp == "12:34"
+        checker.remove(source="kept")
+        assert store.documents([kept.doc_id]) == {}
