@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -496,9 +495,7 @@ class Guard:
         weights[cover >= self.policy.common_across_documents] = 0.0
         hash_list, weight_list = q_hashes.tolist(), weights.tolist()
         return [
-            dataclasses.replace(
-                r, evidence=int(round(weighted_evidence(r, hash_list, weight_list, shingle)))
-            )
+            r.with_evidence(int(round(weighted_evidence(r, hash_list, weight_list, shingle))))
             for r in regions
         ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +84,30 @@ def test_clustering_few_pairs_in_python_equals_clustering_with_numpy(
     q = np.array([a for a, _ in pairs], dtype=np.uint32)
     p = np.array([b for _, b in pairs], dtype=np.uint32)
     assert _clusters_listed(q.tolist(), p.tolist(), width) == _clusters_vectorised(q, p, width)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 500))
+def test_a_region_with_new_evidence_is_the_replaced_dataclass(evidence: int, start: int) -> None:
+    import dataclasses
+
+    from ipguard.verify import Region
+
+    region = Region(
+        doc_id=7,
+        channel="code",
+        query_tokens=(start, start + 9),
+        protected_tokens=(3, 12),
+        matched=10,
+        evidence=4,
+        similarity=1.0,
+        output_span=(start * 4, start * 4 + 40),
+        source_lines=(2, 5),
+        blocks=((start, 10),),
+        matched_shingles=7,
+    )
+    changed = region.with_evidence(evidence)
+    assert changed == dataclasses.replace(region, evidence=evidence)
+    assert type(changed) is Region and region.evidence == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed.evidence = 0  # type: ignore[misc]
