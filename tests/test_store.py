@@ -126,18 +126,53 @@ def test_document_metadata_a_checker_keeps_follows_every_writer(tmp_path: Path) 
     """A long-lived checker's store caches documents' metadata: commits make it stale."""
     location = str(tmp_path / "cached.ipguard.db")
     with Guard.open(location, create=True) as checker:
-        checker.index_texts([("kept", PROTECTED_PROSE), ("gone", PROTECTED["python"])])
+        checker.index_texts([("kept", PROTECTED_PROSE)])
+        checker.index_texts([("gone", PROTECTED["python"])], language="python")
         store = checker.index.store
         kept = store.document_by_source("kept")
         gone = store.document_by_source("gone")
         assert kept is not None and gone is not None
         assert set(store.documents([kept.doc_id, gone.doc_id])) == {kept.doc_id, gone.doc_id}
+        assert set(store.load_channels([kept.doc_id, gone.doc_id], "code")) == {gone.doc_id}
         # Another connection's commit.
         with Guard.open(location) as writer:
             assert writer.remove(source="gone") == 1
         assert set(store.documents([kept.doc_id, gone.doc_id])) == {kept.doc_id}
-        # This connection's own write.
+        assert store.load_channels([gone.doc_id], "code") == {}
+        # This connection's own writes.
         store.update_stamps([(kept.doc_id, "12:34")])
         assert store.documents([kept.doc_id])[kept.doc_id].stamp == "12:34"
+        assert set(store.load_channels([kept.doc_id], "text")) == {kept.doc_id}
         checker.remove(source="kept")
         assert store.documents([kept.doc_id]) == {}
+        assert store.load_channels([kept.doc_id], "text") == {}
+
+
+def test_tokens_a_checker_keeps_stay_within_their_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ipguard.stores.sqlite as sqlite_store
+
+    location = str(tmp_path / "budget.ipguard.db")
+    texts = [(f"doc{i}", f"Document {i}. " + PROTECTED_PROSE) for i in range(12)]
+    with Guard.open(location, create=True) as guard:
+        guard.index_texts(texts)
+    ids = list(range(1, 13))
+    with Guard.open(location) as fresh:
+        expected = fresh.index.store.load_channels(ids, "text")
+        lines = {d: loaded[1].array().tolist() for d, loaded in expected.items()}
+    assert len(expected) == 12
+    one = 2 * expected[1][0].nbytes + len(expected[1][1].packed())
+    monkeypatch.setattr(sqlite_store, "_CACHED_CHANNEL_BYTES", 3 * one)
+    with Guard.open(location) as guard:
+        store = guard.index.store
+        for _ in range(2):
+            for start in range(0, 12, 5):  # overlapping batches, some held, some not
+                batch = ids[start : start + 7]
+                got = store.load_channels(batch, "text")
+                assert set(got) == set(batch)
+                for d, (tokens, packed) in got.items():
+                    assert tokens.tolist() == expected[d][0].tolist()
+                    assert packed.array().tolist() == lines[d]
+                assert 0 < store._channel_bytes <= 3 * one
+                assert len(store._channels) <= 3
