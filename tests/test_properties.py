@@ -111,3 +111,42 @@ def test_a_region_with_new_evidence_is_the_replaced_dataclass(evidence: int, sta
     assert type(changed) is Region and region.evidence == 4
     with pytest.raises(dataclasses.FrozenInstanceError):
         changed.evidence = 0  # type: ignore[misc]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(identifiers, st.text(alphabet="abcDEF xyz_09.,'\"é\t", max_size=30)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from(["python", "cpp", None]),
+    st.sampled_from(["code", "markdown"]),
+)
+def test_prose_words_as_spans_are_the_words_as_strings(
+    monkeypatch: pytest.MonkeyPatch, lines: list[tuple[str, str]], language: str | None, kind: str
+) -> None:
+    """A long ASCII text's prose words are kept as spans: the same tokens, spans and ids."""
+    import ipguard.normalize as normalize_module
+    from ipguard.index import stream_ids
+    from ipguard.sketch import TokenHasher
+
+    body = "".join(
+        f"def {name}(x):\n    # {comment}\n    return '{comment} {name}'\n"
+        for name, comment in lines
+    )
+    text = f"Some words first.\n\n```python\n{body}```\n" if kind == "markdown" else body
+    hasher = TokenHasher(b"p" * 32)
+    streams = []
+    for threshold in (0, 10**9):
+        monkeypatch.setattr(normalize_module, "FOLDED_PROSE_CHARS", threshold)
+        doc = normalize(text, kind=kind, language=language)  # type: ignore[arg-type]
+        streams.append(
+            (doc.text.tokens, doc.text.spans.tolist(), stream_ids(hasher, doc.text).tolist())
+        )
+        assert (doc.text.folded is not None) == (
+            threshold == 0 and text.isascii() and len(doc.text) > 0
+        )
+    assert streams[0] == streams[1]

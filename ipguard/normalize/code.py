@@ -179,7 +179,7 @@ def code_tokens(
         ranges = np.concatenate([ranges, strings[strings[:, 1] - strings[:, 0] - 2 >= LONG_STRING]])
         ranges = ranges[np.argsort(ranges[:, 0], kind="stable")]
     code.extend(tokens, spans)
-    prose.extend(*words_in_ranges(text, ranges.tolist()))
+    prose.extend(*words_in_ranges(text, ranges.tolist(), words=prose.folded is None))
     return note
 
 

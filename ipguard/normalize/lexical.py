@@ -54,4 +54,4 @@ def lexical_tokens(
             words.append(m.group())
             spans.append((s, e))
     code.extend(words, np.array(spans, dtype=np.int64).reshape(-1, 2))
-    prose.extend(*words_in_ranges(text, ranges))
+    prose.extend(*words_in_ranges(text, ranges, words=prose.folded is None))

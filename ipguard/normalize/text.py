@@ -17,21 +17,52 @@ for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
 class Tokens:
     """One channel's tokens and character spans as they are collected.
 
-    Kept as a list of words and chunks of span arrays, not a tuple per token:
+    Kept as chunks of words and of span arrays, not a tuple per token:
     building and transposing a tuple per token cost a tenth of normalizing code.
+
+    With `folded` (the whole text lowercased, as bytes, when it is ASCII),
+    words may be left out: each is then the bytes of its span, and the
+    channel's stream is made of spans alone (see `TokenStream`), as plain
+    prose is. Comments and docstrings of code were found as strings and then
+    looked up one by one.
     """
 
-    __slots__ = ("words", "_spans")
+    __slots__ = ("folded", "count", "_words", "_spans")
 
-    def __init__(self) -> None:
-        self.words: list[str] = []
+    def __init__(self, folded: bytes | None = None) -> None:
+        self.folded = folded
+        self.count = 0
+        self._words: list[list[str] | None] = []
         self._spans: list[np.ndarray] = []
 
-    def extend(self, words: list[str], spans: np.ndarray) -> None:
-        """Append `words` with their (start, end) character `spans` (shape n x 2)."""
-        if words:
-            self.words += words
+    def extend(self, words: list[str] | None, spans: np.ndarray) -> None:
+        """Append `words` with their (start, end) character `spans` (shape n x 2).
+
+        `words` is None for words that are their spans of `folded`.
+        """
+        if len(spans):
+            if words is None and self.folded is None:
+                raise ValueError("words are needed where there is no folded text")
+            self._words.append(words)
             self._spans.append(spans)
+            self.count += len(spans)
+
+    @property
+    def wordless(self) -> bool:
+        """Whether every token is its span of `folded` (no word was given)."""
+        return self.folded is not None and all(w is None for w in self._words)
+
+    def words(self) -> list[str]:
+        """All words so far, in the order they were added."""
+        out: list[str] = []
+        for words, spans in zip(self._words, self._spans, strict=True):
+            if words is None:
+                assert self.folded is not None
+                folded = self.folded
+                out += [folded[start:end].decode("ascii") for start, end in spans.tolist()]
+            else:
+                out += words
+        return out
 
     def spans(self) -> np.ndarray:
         """All spans so far, in the order they were added."""
@@ -61,19 +92,24 @@ def word_tokens(
     return tokens, spans[:, 0].tolist(), spans[:, 1].tolist()
 
 
-def word_spans(text: str, start: int = 0, end: int | None = None) -> tuple[list[str], np.ndarray]:
+def word_spans(
+    text: str, start: int = 0, end: int | None = None, *, words: bool = True
+) -> tuple[list[str] | None, np.ndarray]:
     """Words of `text[start:end]`, normalized, and their (start, end) spans as an array.
 
     No Python code runs per word: a match object per word made this half of
     indexing prose. ASCII text (most of it) finds its word edges with numpy
     and is searched once; other text sums the lengths of words and gaps.
+    Without `words` (for ASCII text only), the words are not made: None.
     """
     segment = text[start:end] if start or end is not None else text
     if segment.isascii():
-        tokens = _WORD.findall(segment.lower())
+        tokens = _WORD.findall(segment.lower()) if words else None
         spans, _ = ascii_word_spans(segment)
         spans += start
         return tokens, spans
+    if not words:
+        raise ValueError("words can be left out of ASCII text only")
     words = _WORD.findall(segment)
     n = len(words)
     spans = np.empty((n, 2), dtype=np.int64)
@@ -102,19 +138,22 @@ def ascii_word_spans(text: str) -> tuple[np.ndarray, bytes]:
     return edges.reshape(-1, 2), folded
 
 
-def words_in_ranges(text: str, ranges: list[tuple[int, int]]) -> tuple[list[str], np.ndarray]:
+def words_in_ranges(
+    text: str, ranges: list[tuple[int, int]], *, words: bool = True
+) -> tuple[list[str] | None, np.ndarray]:
     """Words of each `text[start:end]` range, in one pass over all of them.
 
     The ranges (comments and strings of one file, sorted, disjoint) are
     joined with a space, which no word crosses, and split once: splitting
     each comment alone cost 38 µs of fixed overhead, a tenth of indexing code.
+    Without `words` (ASCII text only), only the spans: see `word_spans`.
     """
     if not ranges:
-        return [], np.empty((0, 2), dtype=np.int64)
+        return ([] if words else None), np.empty((0, 2), dtype=np.int64)
     if len(ranges) == 1:
-        return word_spans(text, *ranges[0])
+        return word_spans(text, *ranges[0], words=words)
     bounds = np.array(ranges, dtype=np.int64)
-    tokens, spans = word_spans(" ".join([text[s:e] for s, e in ranges]))
+    tokens, spans = word_spans(" ".join([text[s:e] for s, e in ranges]), words=words)
     # Where each range starts in the joined string, and by how much its words move back.
     joined_starts = np.zeros(len(ranges), dtype=np.int64)
     np.cumsum(bounds[:-1, 1] - bounds[:-1, 0] + 1, out=joined_starts[1:])
