@@ -176,12 +176,26 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
     tagged |= np.arange(n, dtype=np.int64)
     tagged.sort()
     order = tagged & low
-    in_order = keys[order]
-    # Keys that differ only in the replaced bits may be out of order; the
-    # stable sort of the nearly sorted keys puts them right (equal keys keep
-    # their input order, which the tagging preserved).
-    if (in_order[1:] < in_order[:-1]).any():
-        order = order[np.argsort(in_order, kind="stable")]
+    # Keys that share the kept high bits are in input order, not yet in key
+    # order: each such group that holds two different keys is sorted by key,
+    # stably (groups of one repeated key are in order already). Random 64-bit
+    # keys have such groups from about a million keys on (10.5 M keys: about
+    # 50), and a stable sort of all the keys to fix them took 0.84 s of 1.0 s.
+    tagged &= ~low
+    tied = np.flatnonzero(tagged[1:] == tagged[:-1])  # links: sorted position i, i + 1
+    if len(tied) == 0:
+        return order
+    differs = keys[order[tied]] != keys[order[tied + 1]]
+    if not differs.any():
+        return order
+    link_group = np.cumsum(np.concatenate(([True], tied[1:] != tied[:-1] + 1)))
+    tied = tied[np.isin(link_group, link_group[differs])]
+    members = np.union1d(tied, tied + 1)
+    group = np.cumsum(
+        ~np.isin(members - 1, tied)
+    )  # a member not linked to the one before starts one
+    place = order[members]
+    order[members] = place[np.lexsort((keys[place], group))]
     return order
 
 
