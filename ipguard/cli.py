@@ -19,7 +19,7 @@ import click
 from ._version import __version__
 from .config import Policy
 from .errors import IndexNotFoundError, IpguardError, LimitExceededError
-from .guard import Guard, keep_heap_slack
+from .guard import DEFAULT_CHECKPOINT_SECONDS, Guard, keep_heap_slack
 from .ingest import DEFAULT_MAX_FILE_BYTES, classify, read_input
 from .model import Match
 from .report import CheckedFile, line_col, source_lines
@@ -148,6 +148,17 @@ def cli() -> None:
     "The index is the same whatever the number.",
 )
 @click.option(
+    "--checkpoint",
+    "checkpoint_seconds",
+    default=DEFAULT_CHECKPOINT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    type=click.FloatRange(min=0),
+    help="Commit the work done at least this often: a killed or interrupted run "
+    "keeps it and the next run goes on from there. A run that ends sooner "
+    "commits once, which is fastest.",
+)
+@click.option(
     "--max-tokens",
     default=2_000_000,
     show_default=True,
@@ -169,6 +180,7 @@ def index_cmd(
     jsonl_field: str,
     max_file_size: int,
     jobs: int,
+    checkpoint_seconds: float,
     max_tokens: int,
     fmt: str,
     paths: tuple[str, ...],
@@ -202,6 +214,7 @@ def index_cmd(
                 max_tokens=max_tokens,
                 allow=allow_corpus,
                 jobs=jobs or os.cpu_count() or 1,
+                checkpoint_seconds=checkpoint_seconds,
                 progress=progress.update if progress is not None else None,
             )
     except IpguardError as exc:

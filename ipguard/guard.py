@@ -26,9 +26,15 @@ from .verify import Region, rank_documents, shingle_positions, verify, weighted_
 
 log = logging.getLogger(__name__)
 
-#: Documents per transaction: an interrupted run loses at most one batch and
-#: never leaves half a document.
+#: Documents per transaction of a removal.
 BATCH_DOCUMENTS = 64
+#: Seconds of indexing an interrupted run may lose (`index_documents`): its
+#: work is committed at least this often, whole documents at a time. Each
+#: commit writes a band segment that the end of the run merges again, so
+#: committing every 64 documents wrote every pair twice; a 1 M-window text
+#: corpus (about 10 s) took 9.5-9.9 s with `--jobs 2` that way and 6.9-8.5 s
+#: written once at the end (bench/speed.py's corpus, measured in process).
+DEFAULT_CHECKPOINT_SECONDS = 30.0
 #: Normalized tokens one channel of one document may hold when indexed.
 DEFAULT_MAX_TOKENS = 2_000_000
 
@@ -94,7 +100,10 @@ def _prepare_in_worker(doc: Document) -> DocumentRecord | Skipped:
     return _WORKER(doc)
 
 
-BATCH_WINDOWS = 200_000
+#: (band key, window) pairs a run holds before it commits, whatever the time:
+#: 32 M pairs (1.5 M text windows) are 512 MB as written, and writing them
+#: sorted takes about three times that at its peak.
+FLUSH_PAIRS = 1 << 25
 
 Progress = Callable[[int], None]
 
@@ -195,6 +204,7 @@ class Guard:
         progress: Progress | None = None,
         allow: bool = False,
         jobs: int = 1,
+        checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS,
     ) -> IndexReport:
         """Index files, directories (recursively) and JSONL files.
 
@@ -203,7 +213,8 @@ class Guard:
 
         Unchanged files are skipped by content hash; changed ones replace their
         old version in the same transaction. `progress` is called with the
-        bytes of each input read.
+        bytes of each input read; `jobs` and `checkpoint_seconds` are those of
+        `index_documents`.
         """
         options = IngestOptions(
             license=license,
@@ -215,7 +226,11 @@ class Guard:
             unchanged=self._holds_file,
         )
         return self.index_documents(
-            walk(paths, options), progress=progress, max_tokens=max_tokens, jobs=jobs
+            walk(paths, options),
+            progress=progress,
+            max_tokens=max_tokens,
+            jobs=jobs,
+            checkpoint_seconds=checkpoint_seconds,
         )
 
     def index_texts(
@@ -257,14 +272,16 @@ class Guard:
         progress: Progress | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         jobs: int = 1,
+        checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS,
     ) -> IndexReport:
-        """Index documents in batches, one transaction per batch.
+        """Index documents, committing whole documents at least every `checkpoint_seconds`.
 
-        Documents over `max_tokens` normalized tokens in a channel are skipped
-        with the reason, like binary or oversized files. With `jobs` > 1,
-        normalization and sketching run in that many worker processes; the
-        documents are written in input order, so the index is the same
-        whatever `jobs` is.
+        A killed run keeps what it committed, so the next run redoes at most
+        that much; a run that ends sooner commits once. Documents over
+        `max_tokens` normalized tokens in a channel are skipped with the
+        reason, like binary or oversized files. With `jobs` > 1, normalization
+        and sketching run in that many worker processes; the documents are
+        written in input order, so the index is the same whatever `jobs` is.
         """
         counts = {"unchanged": 0, "read": 0}
         skipped: list[Skipped] = []
@@ -306,9 +323,10 @@ class Guard:
         else:
             pool = None
             results = map(preparer, work())
-        added = replaced = windows = batch_windows = 0
+        added = replaced = windows = batch_pairs = 0
         adds: list[DocumentRecord] = []
         removes: list[DocumentInfo] = []
+        committed = time.monotonic()
         try:
             # Segments are merged once, at the end (which also deletes files an
             # interrupted run left, even when nothing changed).
@@ -327,12 +345,16 @@ class Guard:
                         added += 1
                     adds.append(result)
                     windows += result.windows
-                    batch_windows += result.windows
-                    if len(adds) >= BATCH_DOCUMENTS or batch_windows >= BATCH_WINDOWS:
+                    batch_pairs += sum(c.keys.size for c in result.channels)
+                    if (
+                        batch_pairs >= FLUSH_PAIRS
+                        or time.monotonic() - committed >= checkpoint_seconds
+                    ):
                         self.index.write(adds, removes)
-                        adds, removes, batch_windows = [], [], 0
+                        adds, removes, batch_pairs = [], [], 0
+                        committed = time.monotonic()
                 if adds or removes:
-                    self.index.write(adds, removes)
+                    self.index.write(adds, removes, last=True)
                 if restamp:  # the next run need not read them
                     self.index.store.update_stamps(restamp)
         finally:

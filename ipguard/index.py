@@ -254,8 +254,17 @@ class Index:
             channels.append(ChannelRecord(name, ids, lines, starts, keys))
         return Removal(info.doc_id, tuple(channels))
 
-    def write(self, adds: Sequence[DocumentRecord], removes: Sequence[DocumentInfo]) -> list[int]:
+    def write(
+        self,
+        adds: Sequence[DocumentRecord],
+        removes: Sequence[DocumentInfo],
+        *,
+        last: bool = False,
+    ) -> list[int]:
         """Apply one batch (removals, then additions) in one transaction.
+
+        `last` says no write of this indexing run (`bulk`) follows, so the
+        store writes the batch as lookups want it, not for a merge to come.
 
         When another writer indexed one of the batch's sources meanwhile, the
         documents to replace are read again and the batch retried, so a source
@@ -264,7 +273,7 @@ class Index:
         removals = [self.removal(info) for info in removes]
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                return self.store.write(adds, removals)
+                return self.store.write(adds, removals, last=last)
             except StoreConflict:
                 if attempt == WRITE_ATTEMPTS - 1:
                     raise IndexConflictError(

@@ -190,7 +190,9 @@ def test_killed_indexing_leaves_whole_documents_and_resumes_exactly(tmp_path: Pa
     reference = tmp_path / "reference.ipguard.db"
     Guard.open(str(killed), create=True).close()  # one manifest (and token key) for both
     copy_index(killed, reference)
-    command = [sys.executable, "-m", "ipguard", "index", "--index"]
+    # Committing after every document: kills land between commits, as in a
+    # long run with the default checkpoint.
+    command = [sys.executable, "-m", "ipguard", "index", "--checkpoint", "0", "--index"]
     started = time.perf_counter()
     subprocess.run([*command, str(reference), str(corpus)], check=True, capture_output=True)
     full_run = time.perf_counter() - started

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROTECTED_PROSE
+from conftest import PROTECTED_PROSE, copy_index
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipguard import Guard
+from ipguard.model import Document
 from ipguard.stores import BULK_SEGMENTS, DOC_SHIFT
 from ipguard.stores.segments import BLOCK, Segment, SegmentError, _stable_order, write_segment
 from ipguard.stores.sqlite import MAX_SEGMENTS, SQLiteStore
@@ -466,3 +467,57 @@ def test_block_sizes_and_headers_that_disagree_are_refused(tmp_path: Path) -> No
     path.write_bytes(segments._HEADER.pack(*head) + data[segments._HEADER.size :])
     with pytest.raises(SegmentError, match="not the segment"):
         Segment(str(path), 700)
+
+
+def _made_up_documents(count: int) -> list[Document]:
+    return [
+        Document(
+            source=f"doc{i}",
+            text=" ".join(f"word{(i * 31 + j * 7) % 997}" for j in range(150)),
+            kind="text",
+        )
+        for i in range(count)
+    ]
+
+
+def _run(index: Path, monkeypatch: pytest.MonkeyPatch, **options: float) -> list[bool]:
+    """Index the made-up documents in one run; whether each store write was a run's last."""
+    writes: list[bool] = []
+    real = SQLiteStore.write
+
+    def write(self: SQLiteStore, adds, removes, *, last: bool = False):  # type: ignore[no-untyped-def]
+        writes.append(last)
+        return real(self, adds, removes, last=last)
+
+    monkeypatch.setattr(SQLiteStore, "write", write)
+    with Guard.open(str(index), create=True) as guard:
+        guard.index_documents(_made_up_documents(24), **options)  # type: ignore[arg-type]
+        assert not guard.verify()
+    monkeypatch.setattr(SQLiteStore, "write", real)
+    return writes
+
+
+def _segment_digests(index: Path) -> list[str]:
+    db = sqlite3.connect(index)
+    digests = [d for (d,) in db.execute("SELECT digest FROM segments ORDER BY seq")]
+    db.close()
+    return digests
+
+
+def test_a_run_within_its_checkpoint_writes_its_pairs_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    once, every, bounded = (tmp_path / f"{n}.ipguard.db" for n in ("once", "every", "bounded"))
+    Guard.open(str(once), create=True).close()  # one token key for the three
+    copy_index(once, every)
+    copy_index(once, bounded)
+    assert _run(once, monkeypatch) == [True]  # one commit, written for lookups
+    assert len(_listed(once)) == 1
+    with Guard.open(str(once)) as guard:
+        assert _filtered(guard) == [True]
+    # Committing after every document, or whenever the pairs held pass a
+    # bound, builds the same segment file.
+    assert _run(every, monkeypatch, checkpoint_seconds=0) == [False] * 24
+    monkeypatch.setattr("ipguard.guard.FLUSH_PAIRS", 2000)  # 483 pairs a document
+    assert _run(bounded, monkeypatch) == [False] * 4 + [True]
+    assert _segment_digests(every) == _segment_digests(bounded) == _segment_digests(once)

@@ -173,8 +173,14 @@ class Store(Protocol):
         """`load_channel` of several documents in one round trip (absent ones left out)."""
         ...
 
-    def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
-        """Remove documents and add others in one transaction; ids of the added ones."""
+    def write(
+        self, adds: Sequence[DocumentRecord], removes: Sequence[Removal], *, last: bool = False
+    ) -> list[int]:
+        """Remove documents and add others in one transaction; ids of the added ones.
+
+        `last`: the last write of an indexing run (see `bulk`), which `compact`
+        follows; a store that defers work to `compact` need not for this one.
+        """
         ...
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -167,7 +167,9 @@ class RedisStore:
             )
         return out
 
-    def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
+    def write(
+        self, adds: Sequence[DocumentRecord], removes: Sequence[Removal], *, last: bool = False
+    ) -> list[int]:
         sources_key = self._k("sources")
         removed_ids = {r.doc_id for r in removes}
         new_ids: list[int] = []

@@ -263,7 +263,9 @@ class SQLiteStore:
         self._channels.clear()
         self._channel_bytes = 0
 
-    def write(self, adds: Sequence[DocumentRecord], removes: Sequence[Removal]) -> list[int]:
+    def write(
+        self, adds: Sequence[DocumentRecord], removes: Sequence[Removal], *, last: bool = False
+    ) -> list[int]:
         new_ids: list[int] = []
         db = self._db
         removed_ids = {r.doc_id for r in removes}
@@ -314,7 +316,10 @@ class SQLiteStore:
                 if band_keys:
                     keys = np.concatenate(band_keys)
                     wins = np.concatenate(band_wins)
-                    listed.append(self._add_segment(keys, wins, written))
+                    # The last write of a run is written for lookups: with
+                    # one write per run, nothing is merged at its end.
+                    light = self.bulk and not last
+                    listed.append(self._add_segment(keys, wins, written, light=light))
                     limit = BULK_SEGMENTS if self.bulk else MAX_SEGMENTS
                     self._merge_down(listed, limit, written, replaced)
         except BaseException:
@@ -362,7 +367,7 @@ class SQLiteStore:
         return seg
 
     def _add_segment(
-        self, keys: np.ndarray, wins: np.ndarray, written: list[str]
+        self, keys: np.ndarray, wins: np.ndarray, written: list[str], *, light: bool | None = None
     ) -> tuple[int, str, int]:
         """Write pairs to a new file and list it (inside the caller's transaction)."""
         os.makedirs(self.folder, exist_ok=True)
@@ -370,7 +375,8 @@ class SQLiteStore:
         written.append(name)
         # During a run, `compact` merges the segments at its end: a full
         # filter for each would cost 12% of building prose, for nothing.
-        digest = write_segment(os.path.join(self.folder, name), keys, wins, light=self.bulk)
+        light = self.bulk if light is None else light
+        digest = write_segment(os.path.join(self.folder, name), keys, wins, light=light)
         cur = self._db.execute(
             "INSERT INTO segments (name, entries, digest) VALUES (?, ?, ?)",
             (name, len(keys), digest),
