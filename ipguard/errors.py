@@ -31,6 +31,10 @@ class IndexConflictError(IpguardError):
     """Concurrent writers kept changing the documents a batch replaces."""
 
 
+class WorkerDiedError(IpguardError):
+    """A worker process of an indexing run died (killed, or out of memory)."""
+
+
 class LimitExceededError(InputError):
     """An input went over a configured limit (size, tokens or time); never a silent allow."""
 

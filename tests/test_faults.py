@@ -315,6 +315,39 @@ def test_parallel_indexing_builds_the_same_index(tmp_path: Path) -> None:
     assert _dump(one) == _dump(two)
 
 
+def test_a_worker_killed_mid_run_fails_it_and_keeps_what_was_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipguard.guard import DocumentPreparer
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 40)
+    victim = sorted(corpus.iterdir())[30].name
+    real = DocumentPreparer.__call__
+
+    def prepare(self: DocumentPreparer, doc):  # type: ignore[no-untyped-def]
+        if doc.source.endswith(victim):  # as the out-of-memory killer would
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, doc)
+
+    monkeypatch.setattr(DocumentPreparer, "__call__", prepare)
+    index = tmp_path / "killed-worker.ipguard.db"
+    reference = tmp_path / "reference.ipguard.db"
+    Guard.open(str(index), create=True).close()
+    copy_index(index, reference)
+    command = ["index", "--index", str(index), "--jobs", "2", "--checkpoint", "0", str(corpus)]
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 2, result.output
+    assert "a worker process died" in result.output
+    with Guard.open(str(index)) as guard:
+        assert not guard.verify()
+        assert 0 < guard.stats().documents < 40  # documents before the victim's
+    monkeypatch.setattr(DocumentPreparer, "__call__", real)
+    assert CliRunner().invoke(cli, command).exit_code == 0
+    assert CliRunner().invoke(cli, command[:2] + [str(reference)] + command[3:]).exit_code == 0
+    assert _dump(index) == _dump(reference)
+
+
 def test_damaged_token_lines_are_an_index_error_when_a_match_reads_them(
     built_index: Path, tmp_path: Path
 ) -> None:
