@@ -13,6 +13,7 @@ from .errors import (
     IndexNotFoundError,
     InputError,
     IpguardError,
+    WorkerDiedError,
 )
 from .guard import Guard
 from .model import Document, IndexReport, IndexStats, Match, Skipped, Verdict
@@ -37,4 +38,5 @@ __all__ = [
     "IndexCorruptError",
     "IndexConfigMismatchError",
     "InputError",
+    "WorkerDiedError",
 ]
