@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
@@ -144,6 +145,10 @@ def _prepared_in_workers(
     thread reads each result as it comes. A worker that dies (killed, out of
     memory) fails the run instead of hanging it.
     """
+    tasks = _tasks(docs)
+    first = next(tasks, None)
+    if first is None:  # nothing changed: no workers, nor their 50 ms of imports
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -157,7 +162,7 @@ def _prepared_in_workers(
     ahead: deque[Future[list[DocumentRecord | Skipped]]] = deque()
     try:
         try:
-            for task in _tasks(docs):
+            for task in itertools.chain([first], tasks):
                 ahead.append(executor.submit(_prepare_in_worker, task))
                 if len(ahead) >= AHEAD_PER_JOB * jobs:
                     yield from ahead.popleft().result()

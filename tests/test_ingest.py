@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipguard.ingest import IngestOptions, _exclusion, classify, walk
+from ipguard.ingest import IngestOptions, _exclusion, _relative, classify, walk
 from ipguard.model import Document, Skipped, Unchanged
 
 
@@ -91,3 +91,18 @@ def test_exclusion_matches_as_fnmatch_would_pattern_by_pattern(
         for p in patterns
     )
     assert _exclusion(tuple(patterns))(path, root) == expected
+
+
+_PART = st.sampled_from(["src", "a", ".", "..", "", "b.py", ".hidden", "x y"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_PART, min_size=0, max_size=4), st.lists(_PART, min_size=0, max_size=4), st.booleans()
+)
+def test_relative_paths_equal_relpath(root: list[str], rest: list[str], absolute: bool) -> None:
+    root_path = ("/" if absolute else "") + "/".join(root)
+    if not root_path:
+        root_path = "."
+    path = root_path + "/" + "/".join(rest)
+    assert _relative(path, root_path) == os.path.relpath(path, root_path)
