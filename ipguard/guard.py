@@ -115,9 +115,11 @@ def _prepare_in_worker(docs: list[Document]) -> list[DocumentRecord | Skipped]:
 TASK_DOCUMENTS = 8
 #: ...and at most about this much text, so that a task stays one worker's share.
 TASK_CHARS = 1 << 20
-#: Tasks handed to the workers ahead of the one written next, per worker:
-#: enough to keep them busy while the writing process commits.
-AHEAD_PER_JOB = 4
+#: Text handed to the workers ahead of the document written next: they go on
+#: preparing while the writing process commits (32 M pairs take it 3-5 s), as
+#: they did under `multiprocessing.Pool`, whose feeder never stopped. Their
+#: results wait in memory: about 5 bytes per character of prose.
+AHEAD_CHARS = 32 << 20
 
 
 def _tasks(docs: Iterator[Document]) -> Iterator[list[Document]]:
@@ -159,15 +161,20 @@ def _prepared_in_workers(
         initializer=_init_worker,
         initargs=(preparer,),
     )
-    ahead: deque[Future[list[DocumentRecord | Skipped]]] = deque()
+    ahead: deque[tuple[Future[list[DocumentRecord | Skipped]], int]] = deque()
+    chars = 0  # of the documents in `ahead`
     try:
         try:
             for task in itertools.chain([first], tasks):
-                ahead.append(executor.submit(_prepare_in_worker, task))
-                if len(ahead) >= AHEAD_PER_JOB * jobs:
-                    yield from ahead.popleft().result()
+                size = sum(len(doc.text) for doc in task)
+                ahead.append((executor.submit(_prepare_in_worker, task), size))
+                chars += size
+                while chars >= AHEAD_CHARS and len(ahead) > 2 * jobs:
+                    done, size = ahead.popleft()
+                    chars -= size
+                    yield from done.result()
             while ahead:
-                yield from ahead.popleft().result()
+                yield from ahead.popleft()[0].result()
         except BrokenProcessPool as exc:
             raise WorkerDiedError(
                 "a worker process died while preparing documents (killed, or out of "
