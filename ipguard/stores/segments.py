@@ -256,11 +256,10 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool 
     """Write pairs (sorted here) to a new file, flushed to disk; its digest.
 
     A `light` segment has a filter of `LIGHT_PROBES` probes: cheaper to build,
-    for a segment that is soon merged into another; it is written by one
-    thread, as an indexing run writes it while its workers use the cores.
-    Other segments of `_THREADED_PAIRS` pairs or more are merges: two threads
-    sort and write the negative and the other keys (numpy, zlib and the writes
-    release the GIL). The file is the same either way.
+    for a segment that is soon merged into another. Segments of
+    `_THREADED_PAIRS` pairs or more are written by two threads, which sort and
+    write the negative and the other keys (numpy, zlib and the writes release
+    the GIL). The file is the same either way.
     """
     # Columns of an array of pairs (merges read them so) are used in place.
     keys = np.asarray(keys, dtype=np.int64)
@@ -271,7 +270,9 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool 
     _, pairs_at, _ = _layout(len(keys), fence_len, size)
     bloom = np.zeros(size // 8, dtype="<u8")
     count = int(np.count_nonzero(keys < 0))
-    threaded = not light and len(keys) >= _THREADED_PAIRS and 0 < count < len(keys)
+    # A run's commits of 32 M pairs (light) took one thread 8 s while its
+    # workers, 1-2 s ahead, waited.
+    threaded = len(keys) >= _THREADED_PAIRS and 0 < count < len(keys)
     if threaded:
         halves = [_Half(keys, wins, 0, count), _Half(keys, wins, count, len(keys) - count)]
     else:
