@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ipguard import Guard
 from ipguard.model import Document
-from ipguard.stores import BULK_SEGMENTS, DOC_SHIFT
+from ipguard.stores import BULK_SEGMENTS, DOC_SHIFT, segments
 from ipguard.stores.segments import BLOCK, Segment, SegmentError, _stable_order, write_segment
 from ipguard.stores.sqlite import MAX_SEGMENTS, SQLiteStore
 
@@ -40,8 +40,6 @@ def test_segment_order_equals_a_stable_argsort(values: list[int], base: int, sha
 def test_a_segment_written_in_chunks_is_the_segment_written_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ipguard.stores.segments as segments
-
     rng = np.random.default_rng(7)
     keys = rng.integers(-1000, 1000, 3 * BLOCK + 5, dtype=np.int64)
     wins = np.arange(len(keys), dtype=np.int64)
@@ -59,8 +57,6 @@ def test_a_segment_written_in_chunks_is_the_segment_written_at_once(
 
 def _reference_segment(keys: np.ndarray, wins: np.ndarray, light: bool) -> bytes:
     """The bytes a segment of these pairs must have, built the plain way."""
-    import ipguard.stores.segments as segments
-
     size, probes = segments._filter_shape(
         len(keys), segments.LIGHT_PROBES if light else segments.MAX_PROBES
     )
@@ -89,8 +85,6 @@ def test_a_segment_written_by_two_threads_is_the_plain_segment(
     # threaded path, with blocks of 256 to 1,024 pairs and write chunks that
     # end inside blocks: the halves' fence keys, filter words and CRCs must
     # join up exactly, with one thread or two.
-    import ipguard.stores.segments as segments
-
     rng = np.random.default_rng(seed)
     keys = rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64)
     if signs == "negative":
@@ -230,6 +224,54 @@ def test_the_filter_passes_every_stored_key_and_few_others(tmp_path: Path) -> No
     light.close()
 
 
+def test_a_folded_filter_still_passes_every_stored_key(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    keys = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64)
+    absent = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64)
+    path = str(tmp_path / "f.seg")
+    write_segment(path, keys, np.zeros(len(keys), dtype=np.int64))
+    let_through = []
+    for fold in (1, 2, 8, 32):
+        seg = Segment(path, len(keys))
+        seg.load_filter(fold)
+        assert seg.fold == fold and len(seg._bloom) == seg.filter_bytes // 8 // fold
+        assert seg.might_hold(keys).all()
+        let_through.append(seg.might_hold(absent).mean())
+        seg.close()
+    assert let_through == sorted(let_through) and let_through[-1] > 10 * let_through[0]
+    # Folding a filter already in memory gives the filter folded at once.
+    stepwise, direct = Segment(path, len(keys)), Segment(path, len(keys))
+    stepwise.load_filter(1)
+    stepwise.load_filter(4)
+    stepwise.load_filter(2)  # never unfolded
+    direct.load_filter(4)
+    assert stepwise.fold == 4 and np.array_equal(stepwise._bloom, direct._bloom)
+    with pytest.raises(ValueError):
+        direct.load_filter(3)
+    stepwise.close()
+    direct.close()
+
+
+def test_filters_of_several_segments_are_folded_to_fit_their_budget(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    segs = []
+    for i, count in enumerate((40_000, 30_000, 3_000)):
+        keys = rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64)
+        write_segment(str(tmp_path / f"{i}.seg"), keys, np.zeros(count, dtype=np.int64))
+        segs.append((Segment(str(tmp_path / f"{i}.seg"), count), keys))
+    unfolded = sum(s.filter_bytes + 8 * len(s.fence) for s, _ in segs)
+    budget = unfolded // 3
+    segments.fit_filters([s for s, _ in segs], budget)
+    assert sum(s._bloom.nbytes + s.fence.nbytes for s, _ in segs) <= budget
+    # The segment with the most bits per pair is folded first: here, the
+    # small one, whose filter was rounded up the most.
+    bits = [8 * s._bloom.nbytes / s.entries for s, _ in segs]
+    assert max(bits) < 2 * min(bits), bits
+    for seg, keys in segs:
+        assert seg.might_hold(keys).all()
+        seg.close()
+
+
 def _filter_by_definition(keys: list[int], words: int, probes: int) -> bytes:
     """The filter words as the format defines them, one key at a time."""
     out = [0] * words
@@ -252,8 +294,6 @@ def test_the_filter_is_the_one_its_definition_gives(
     tmp_path_factory: pytest.TempPathFactory, keys: list[int], repeat: int, light: bool
 ) -> None:
     # Repeated keys, and more keys than words, share words: every bit must land.
-    import ipguard.stores.segments as segments
-
     keys = keys * repeat
     path = str(tmp_path_factory.mktemp("f") / "f.seg")
     write_segment(path, np.array(keys, dtype=np.int64), np.zeros(len(keys), np.int64), light=light)
@@ -321,6 +361,47 @@ def test_an_indexing_run_merges_once_at_its_end(tmp_path: Path) -> None:
         assert all(_filtered(guard))  # the addition's segment was given its filter
         assert not guard.verify()
         assert not guard.index.store.bulk
+
+
+def test_segments_whose_filters_exceed_the_lookup_budget_are_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "budget.ipguard.db"
+    texts = [(f"doc{i}", _made_up_text(i, 400)) for i in range(12)]
+    with Guard.open(str(index), create=True) as guard:
+        guard.index_texts(texts[:11])
+        guard.index_texts(texts[11:])  # under a tenth of the pairs: kept apart
+        assert len(_listed(index)) == 2
+    store_bytes = _lookup_bytes(index)
+    # A checker holds the filters within a smaller budget by folding them,
+    # and still finds every document.
+    monkeypatch.setattr(segments, "MAX_LOOKUP_BYTES", store_bytes // 3)
+    with Guard.open(str(index)) as guard:
+        assert all(guard.check(text).action == "block" for _, text in texts)
+        store = guard.index.store
+        assert isinstance(store, SQLiteStore)
+        held = store._segments()
+        assert sum(s._bloom.nbytes + s.fence.nbytes for s in held) <= store_bytes // 3
+        assert any(s.fold > 1 for s in held)
+    # The next run's compaction merges them, as one filter then fits.
+    monkeypatch.setattr(segments, "MAX_LOOKUP_BYTES", store_bytes - 1)
+    with Guard.open(str(index)) as guard:
+        guard.index_texts([("late", _made_up_text(99, 30))])
+        assert len(_listed(index)) == 1
+        assert all(guard.check(text).action == "block" for _, text in texts)
+        assert not guard.verify()
+
+
+def _made_up_text(seed: int, words: int) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(f"w{n}" for n in rng.integers(0, 5000, words))
+
+
+def _lookup_bytes(index: Path) -> int:
+    with Guard.open(str(index)) as guard:
+        store = guard.index.store
+        assert isinstance(store, SQLiteStore)
+        return store._lookup_bytes(store._segment_rows())
 
 
 def _filtered(guard: Guard) -> list[bool]:
@@ -427,8 +508,6 @@ def test_blocks_grow_so_the_fence_stays_within_its_cap(
     cap: int,
 ) -> None:
     # The cap is lowered so that a few hundred pairs need blocks of 512 to 2,048.
-    import ipguard.stores.segments as segments
-
     keys = np.array(stored, dtype=np.int64)
     wins = np.arange(len(keys), dtype=np.int64) * 3
     path = str(tmp_path_factory.mktemp("fence") / "s.seg")
@@ -450,8 +529,6 @@ def test_blocks_grow_so_the_fence_stays_within_its_cap(
 
 
 def test_block_sizes_and_headers_that_disagree_are_refused(tmp_path: Path) -> None:
-    import ipguard.stores.segments as segments
-
     assert segments.block_pairs(256 * segments.MAX_FENCE_KEYS) == BLOCK
     assert segments.block_pairs(256 * segments.MAX_FENCE_KEYS + 1) == 2 * BLOCK
     path = tmp_path / "s.seg"

@@ -11,8 +11,10 @@ Why not a memory map of the pairs: this machine's kernel maps large page-cache
 folios whole (2 MB per fault), so 256 random keys mapped half of a 1 M-window
 segment into the checking process's RSS (369 MB peak, bench/speed.py W3),
 whatever `madvise` said. Reads do not count in RSS; the filter, which is
-mapped, is capped at `MAX_FILTER_BYTES` and the fence at `MAX_FENCE_KEYS`, so
-RSS stays bounded by the two caps however large the index grows.
+mapped, is capped at `MAX_FILTER_BYTES` and the fence at `MAX_FENCE_KEYS`,
+and the filters and fences of all of an index's segments together are held
+within `MAX_LOOKUP_BYTES` (`fit_filters`), so RSS stays bounded however large
+the index grows and however many segments it has.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import mmap
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -52,6 +55,16 @@ LIGHT_PROBES = 1
 #: The filter is mapped into the checking process; past this size (about 33 M
 #: pairs, 1.6 M windows) it keeps the size and lets more false positives through.
 MAX_FILTER_BYTES = 64 << 20
+#: What the filters and fences of all of an index's segments may take in a
+#: checking process (which is about 55 MB without them): more than one
+#: segment's `MAX_FILTER_BYTES` and `MAX_FENCE_KEYS`, so that a small segment
+#: beside a large one keeps some of its filter (see `fit_filters`).
+MAX_LOOKUP_BYTES = 80 << 20
+#: Filters larger than this are a multiple of it (512 words), so that
+#: `fit_filters` can halve them nine times.
+_FILTER_ROUND = 4096
+#: Filter words read at once when a filter is loaded folded (8 MB).
+_FOLD_CHUNK = 1 << 20
 _PAIR = 16
 _HEADER = struct.Struct("<8sQQQQQ")  # magic, pairs, block, fence keys, filter bytes, probes
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -105,11 +118,17 @@ def _word_masks(keys: np.ndarray, words: int, probes: int) -> tuple[np.ndarray, 
 
 
 def _filter_shape(pairs: int, max_probes: int = MAX_PROBES) -> tuple[int, int]:
-    """(bytes, probes) of the filter for `pairs` pairs."""
+    """(bytes, probes) of the filter for `pairs` pairs.
+
+    Past `_FILTER_ROUND` bytes the size is a multiple of it, so that
+    `fit_filters` may halve it several times. A full filter has at least
+    two probes, a light one `LIGHT_PROBES`: readers tell them apart so.
+    """
     size = min(MAX_FILTER_BYTES, max(8, math.ceil(BITS_PER_PAIR * pairs / 8)))
-    size = -(-size // 8) * 8
-    probes = max(1, min(max_probes, round(8 * size / max(pairs, 1) * math.log(2))))
-    return size, probes
+    unit = _FILTER_ROUND if size > _FILTER_ROUND else 8
+    size = -(-size // unit) * unit
+    probes = round(8 * size / max(pairs, 1) * math.log(2))
+    return size, max(min(max_probes, LIGHT_PROBES + 1), min(max_probes, probes))
 
 
 #: Pairs gathered into sorted order and written at once (16 MB).
@@ -402,19 +421,6 @@ class Segment:
                 raise SegmentError(f"{path} is truncated")
             raw = os.pread(self._fd, 8 * fence_len, _HEADER.size)
             self.fence = np.frombuffer(raw, dtype="<i8").astype(np.int64)
-            # Only the filter (from its page on) is mapped, and its pages are
-            # populated now: a fresh process's first checks faulted them in a
-            # few at a time. 10 M windows, a fresh process's first 300 checks,
-            # five alternating pairs: p50 6.10 -> 5.77 ms on average, for 3-7
-            # ms more at the first lookup (0.4-1.4 ms at 0.26 M windows).
-            map_at = filter_at - filter_at % mmap.ALLOCATIONGRANULARITY
-            self._map = mmap.mmap(
-                self._fd,
-                self._pairs_at - map_at,
-                flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
-                prot=mmap.PROT_READ,
-                offset=map_at,
-            )
         except SegmentError:
             os.close(self._fd)
             raise
@@ -423,16 +429,80 @@ class Segment:
             raise SegmentError(f"{path} is unreadable ({exc})") from exc
         self.entries = count
         self.block = block
-        self._bloom = np.frombuffer(
-            self._map, dtype="<u8", count=filter_bytes // 8, offset=filter_at - map_at
-        )
+        #: Bytes of the filter in the file, and how many times smaller the one
+        #: in memory is (see `load_filter`).
+        self.filter_bytes = filter_bytes
+        self.fold = 1
+        self._filter_at = filter_at
+        self._map: mmap.mmap | None = None
+        self._bloom: np.ndarray | None = None
         self._probes = probes
         #: Whether the filter is a light one (see `write_segment`), which
-        #: merging replaces by a full one.
-        self.light = probes < _filter_shape(count)[1]
+        #: merging replaces by a full one. Full filters have two probes or more.
+        self.light = probes <= LIGHT_PROBES
+
+    def load_filter(self, fold: int = 1) -> None:
+        """Bring the filter into memory, `fold` times smaller (a power of two).
+
+        Folding ORs each run of `fold` neighbouring words into one: the
+        word a key picks, ``(high half * words) >> 32``, becomes itself
+        divided by `fold` when `fold` divides the words, so the smaller
+        filter still holds every stored key and only lets more absent ones
+        through. `fit_filters` folds to keep the filters of all of an
+        index's segments within `MAX_FILTER_BYTES`. A segment's filter is
+        loaded on its first lookup if no one loaded it before; merges read
+        no filter.
+        """
+        words = self.filter_bytes // 8
+        if fold < 1 or fold & (fold - 1) or words % fold:
+            raise ValueError(f"cannot fold {words} filter words {fold} times")
+        if self._bloom is not None and fold <= self.fold:
+            return
+        try:
+            if fold == 1:
+                # Only the filter (from its page on) is mapped, and its pages
+                # are populated now: a fresh process's first checks faulted them
+                # in a few at a time. 10 M windows, a fresh process's first 300
+                # checks, five alternating pairs: p50 6.10 -> 5.77 ms on average,
+                # for 3-7 ms more at the first lookup (0.4-1.4 ms at 0.26 M windows).
+                map_at = self._filter_at - self._filter_at % mmap.ALLOCATIONGRANULARITY
+                self._map = mmap.mmap(
+                    self._fd,
+                    self._pairs_at - map_at,
+                    flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                    prot=mmap.PROT_READ,
+                    offset=map_at,
+                )
+                self._bloom = np.frombuffer(
+                    self._map, dtype="<u8", count=words, offset=self._filter_at - map_at
+                )
+            elif self._bloom is not None:
+                self._bloom = _folded(self._bloom, fold // self.fold)
+            else:
+                # Read in chunks, not mapped: mapped pages would count in RSS.
+                folded = np.empty(words // fold, dtype="<u8")
+                step = max(fold, (_FOLD_CHUNK // fold) * fold)
+                for at in range(0, words, step):
+                    count = min(step, words - at)
+                    raw = os.pread(self._fd, 8 * count, self._filter_at + 8 * at)
+                    if len(raw) != 8 * count:
+                        raise SegmentError(f"{self.path} is truncated")
+                    chunk = np.frombuffer(raw, dtype="<u8")
+                    folded[at // fold : (at + count) // fold] = _folded(chunk, fold)
+                self._bloom = folded
+        except OSError as exc:
+            raise SegmentError(f"{self.path} is unreadable ({exc})") from exc
+        if fold > 1 and self._map is not None:
+            with contextlib.suppress(BufferError):
+                self._map.close()
+            self._map = None
+        self.fold = fold
 
     def might_hold(self, query: np.ndarray) -> np.ndarray:
         """Which keys the Bloom filter lets through (every stored one, and a few others)."""
+        if self._bloom is None:
+            self.load_filter()
+        assert self._bloom is not None
         if not len(self._bloom):
             return np.ones(len(query), dtype=bool)
         word, mask = _word_masks(query, len(self._bloom), self._probes)
@@ -545,10 +615,47 @@ class Segment:
     def close(self) -> None:
         self._bloom = np.zeros(0, dtype="<u8")
         # A caller may still hold a view of the map: it then goes with that view.
-        with contextlib.suppress(BufferError):
-            self._map.close()
+        if self._map is not None:
+            with contextlib.suppress(BufferError):
+                self._map.close()
         with contextlib.suppress(OSError):
             os.close(self._fd)
+
+
+def _folded(words: np.ndarray, fold: int) -> np.ndarray:
+    """`words` with each run of `fold` neighbours ORed into one."""
+    if fold == 1:
+        return words.copy()
+    return np.bitwise_or.reduce(words.reshape(-1, fold), axis=1)
+
+
+def fit_filters(segments: Sequence[Segment], budget: int | None = None) -> None:
+    """Load the segments' filters, folded so that with the fences they take at most `budget` bytes.
+
+    Each segment caps its own filter at `MAX_FILTER_BYTES`, but an index may
+    hold several large segments (a small addition to a large index stays
+    separate; an indexing run commits several): their filters, all in
+    memory, took a checking process past its RSS bound (163.6 MB, a 10 M- and
+    a 1 M-window segment). The filter with the most bits per pair is halved
+    until they fit, so that what folding lets through is spread evenly.
+    Filters already in memory are never unfolded.
+    """
+    budget = MAX_LOOKUP_BYTES if budget is None else budget
+    folds = {id(s): s.fold for s in segments}
+
+    def size(seg: Segment) -> int:
+        return seg.filter_bytes // folds[id(seg)]
+
+    total = sum(size(s) + 8 * len(s.fence) for s in segments)
+    while total > budget:
+        foldable = [s for s in segments if (size(s) // 8) % 2 == 0]
+        if not foldable:
+            break  # filters of an older format's sizes: the bound is then missed
+        richest = max(foldable, key=lambda s: size(s) / s.entries)
+        total -= size(richest) // 2
+        folds[id(richest)] *= 2
+    for seg in segments:
+        seg.load_filter(folds[id(seg)])
 
 
 def merge(
