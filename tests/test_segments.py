@@ -115,6 +115,61 @@ def test_a_segment_written_by_two_threads_is_the_plain_segment(
             seg.close()
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(1, 3 * BLOCK), min_size=1, max_size=4),
+    st.sampled_from(["random", "few keys", "one sign"]),
+    st.integers(1, 4 * BLOCK),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_merged_segment_is_the_segment_of_the_pairs_laid_end_to_end(
+    tmp_path_factory: pytest.TempPathFactory,
+    sizes: list[int],
+    shape: str,
+    chunk: int,
+    threads: bool,
+    drop: bool,
+) -> None:
+    # Merges are written a key range at a time: small ranges (`MERGE_CHUNK`),
+    # keys repeated across segments and within them, a run of one key wider
+    # than a range, a sign left empty, documents dropped.
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        folder = tmp_path_factory.mktemp("merge")
+        rng = np.random.default_rng(len(sizes) * 1000 + chunk)
+        monkeypatch.setattr(segments, "MERGE_CHUNK", chunk)
+        monkeypatch.setattr(segments, "_THREADED_PAIRS", 1 if threads else 1 << 40)
+        parts, opened = [], []
+        for i, size in enumerate(sizes):
+            if shape == "random":
+                keys = rng.integers(-(2**63), 2**63 - 1, size, dtype=np.int64)
+            elif shape == "few keys":
+                keys = rng.integers(-3, 4, size, dtype=np.int64) * (1 << 60)
+            else:
+                keys = rng.integers(0, 2**40, size, dtype=np.int64)
+            wins = (rng.integers(1, 6, size, dtype=np.int64) << DOC_SHIFT) + np.arange(size)
+            path = str(folder / f"{i}.seg")
+            write_segment(path, keys, wins, light=bool(i % 2))
+            parts.append((keys, wins))
+            opened.append(Segment(path, size))
+        dropped = np.array([2, 4] if drop else [], dtype=np.int64)
+        keys = np.concatenate([k for k, _ in parts])
+        wins = np.concatenate([w for _, w in parts])
+        kept = ~np.isin(wins >> DOC_SHIFT, dropped)
+        merged = str(folder / "merged.seg")
+        digest, count = segments.write_merged(merged, opened, dropped, DOC_SHIFT)
+        assert count == int(kept.sum())
+        if count:
+            monkeypatch.setattr(segments, "_THREADED_PAIRS", 1 << 40)
+            expected = write_segment(str(folder / "whole.seg"), keys[kept], wins[kept])
+            assert digest == expected == segments.file_digest(merged)
+            assert Path(merged).read_bytes() == (folder / "whole.seg").read_bytes()
+        else:
+            assert not Path(merged).exists()
+        for seg in opened:
+            seg.close()
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300), st.binary(max_size=3000))
 def test_crc32_combine_equals_the_crc_of_the_concatenation(first: bytes, second: bytes) -> None:

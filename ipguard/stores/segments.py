@@ -25,7 +25,7 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -136,6 +136,9 @@ _WRITE_CHUNK = 1 << 20
 #: Keys whose words and masks are computed at once: their temporaries (1 MB)
 #: stay in the CPU cache. Chunks of 1 M keys made building a filter 2.3x slower.
 _MARK_CHUNK = 1 << 16
+#: Pairs a merge reads, sorts and writes at once, per thread (64 MB of pairs;
+#: with their order and sorted copy about 160 MB).
+MERGE_CHUNK = 1 << 22
 #: Pairs below which a segment is written by one thread even when more are
 #: allowed: starting a second one costs more than half of the work.
 _THREADED_PAIRS = 1 << 18
@@ -230,45 +233,52 @@ class _Half:
     Negative keys sort first and fill the upper half of the filter's words,
     the others follow and fill the lower half, so two threads can each take
     a half without touching the other's bytes (but for one shared word).
+    `chunks` yields the half's pairs in sorted order, as (n, 2) arrays.
     """
 
-    def __init__(
-        self,
-        keys: np.ndarray,
-        wins: np.ndarray,
-        first: int,
-        count: int,
-        order: np.ndarray | None = None,
-    ) -> None:
-        # Pairs first..first + count of the segment; `order`, their positions
-        # in sorted order, or None for the half to find and sort them itself.
-        self.keys, self.wins, self.first, self.count = keys, wins, first, count
-        self.order = order
+    def __init__(self, first: int, count: int, chunks: Callable[[], Iterator[np.ndarray]]) -> None:
+        # Pairs first..first + count of the segment.
+        self.first, self.count, self.chunks = first, count, chunks
         self.digest = 0
         self.fence = _EMPTY
         self.shared_bits = 0
 
     def write(self, fd: int, pairs_at: int, block: int, bloom: np.ndarray, probes: int) -> None:
-        """Sort, write and mark this half (`probes` 0: the filter is marked elsewhere)."""
-        keys, wins = self.keys, self.wins
-        order, self.order = self.order, None
-        if order is None:
-            which = np.flatnonzero(keys < 0 if self.first == 0 else keys >= 0)
-            order = which[_stable_order(keys[which])]
-        # Fence keys are those at the whole segment's multiples of `block`.
-        self.fence = keys[order[(-self.first) % block :: block]]
+        """Write and mark this half (`probes` 0: the filter is marked elsewhere)."""
         shared = len(bloom) // 2
-        chunk = np.empty((min(_WRITE_CHUNK, len(order)), 2), dtype="<i8")
-        for at in range(0, len(order), _WRITE_CHUNK):
-            part = order[at : at + _WRITE_CHUNK]
-            pairs = chunk[: len(part)]
-            pairs[:, 0] = keys[part]
-            pairs[:, 1] = wins[part]
+        fences = []
+        at = self.first
+        for pairs in self.chunks():
+            # Fence keys are those at the whole segment's multiples of `block`.
+            fences.append(pairs[(-at) % block :: block, 0].copy())
             view = memoryview(pairs).cast("B")
             self.digest = zlib.crc32(view, self.digest)
-            _pwrite_all(fd, view, pairs_at + _PAIR * (self.first + at))
+            _pwrite_all(fd, view, pairs_at + _PAIR * at)
             if probes:
                 self.shared_bits |= _mark_sorted(bloom, pairs[:, 0], probes, shared)
+            at += len(pairs)
+        if at != self.first + self.count:
+            raise RuntimeError(f"a half of {self.count} pairs wrote {at - self.first}")
+        self.fence = np.concatenate(fences) if fences else _EMPTY
+
+
+def _gathered(
+    keys: np.ndarray, wins: np.ndarray, sign: int, order: np.ndarray | None
+) -> Iterator[np.ndarray]:
+    """The pairs of one key sign (-1: negative) in sorted order, `_WRITE_CHUNK` at a time.
+
+    `order`, their positions in sorted order, or None to find and sort them here.
+    """
+    if order is None:
+        which = np.flatnonzero(keys < 0 if sign < 0 else keys >= 0)
+        order = which[_stable_order(keys[which])]
+    chunk = np.empty((min(_WRITE_CHUNK, len(order)), 2), dtype="<i8")
+    for at in range(0, len(order), _WRITE_CHUNK):
+        part = order[at : at + _WRITE_CHUNK]
+        pairs = chunk[: len(part)]
+        pairs[:, 0] = keys[part]
+        pairs[:, 1] = wins[part]
+        yield pairs
 
 
 def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool = False) -> str:
@@ -284,44 +294,61 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool 
     keys = np.asarray(keys, dtype=np.int64)
     wins = np.asarray(wins, dtype=np.int64)
     size, probes = _filter_shape(len(keys), LIGHT_PROBES if light else MAX_PROBES)
-    block = block_pairs(len(keys))
-    fence_len = -(-len(keys) // block)
-    _, pairs_at, _ = _layout(len(keys), fence_len, size)
     bloom = np.zeros(size // 8, dtype="<u8")
     count = int(np.count_nonzero(keys < 0))
     # A run's commits of 32 M pairs (light) took one thread 8 s while its
     # workers, 1-2 s ahead, waited.
     threaded = len(keys) >= _THREADED_PAIRS and 0 < count < len(keys)
-    if threaded:
-        halves = [_Half(keys, wins, 0, count), _Half(keys, wins, count, len(keys) - count)]
-    else:
-        order = _stable_order(keys)
-        halves = [
-            _Half(keys, wins, 0, count, order[:count]),
-            _Half(keys, wins, count, len(keys) - count, order[count:]),
-        ]
+    order = None if threaded else _stable_order(keys)
+    low = None if order is None else order[:count]
+    high = None if order is None else order[count:]
+    halves = [
+        _Half(0, count, lambda: _gathered(keys, wins, -1, low)),
+        _Half(count, len(keys) - count, lambda: _gathered(keys, wins, 1, high)),
+    ]
+    if not threaded:
+        _mark(bloom, keys, probes)
+    return _write_file(path, halves, bloom, probes, threaded=threaded, marked=not threaded)
+
+
+def _write_file(
+    path: str,
+    halves: list[_Half],
+    bloom: np.ndarray,
+    probes: int,
+    *,
+    threaded: bool,
+    marked: bool,
+) -> str:
+    """Write a segment from its two halves, flushed to disk; its digest.
+
+    The halves mark the filter as they write unless it is `marked` already;
+    they write in two threads if `threaded`.
+    """
+    pairs = sum(h.count for h in halves)
+    block = block_pairs(pairs)
+    fence_len = -(-pairs // block)
+    _, pairs_at, _ = _layout(pairs, fence_len, 8 * len(bloom))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         work = [h for h in halves if h.count]
-        if threaded:
+        mark = 0 if marked else probes
+        if threaded and len(work) > 1:
             # writers only: 5 ms a check need not pay
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=2) as pool:
-                for done in [
-                    pool.submit(h.write, fd, pairs_at, block, bloom, probes) for h in work
-                ]:
+                for done in [pool.submit(h.write, fd, pairs_at, block, bloom, mark) for h in work]:
                     done.result()
         else:
-            _mark(bloom, keys, probes)
             for h in work:
-                h.write(fd, pairs_at, block, bloom, 0)
+                h.write(fd, pairs_at, block, bloom, mark)
         if len(bloom):
             bloom[len(bloom) // 2] |= np.uint64(halves[0].shared_bits | halves[1].shared_bits)
         fence = np.concatenate([h.fence for h in halves]).astype("<i8")
         head = b"".join(
             (
-                _HEADER.pack(MAGIC, len(keys), block, fence_len, size, probes),
+                _HEADER.pack(MAGIC, pairs, block, fence_len, 8 * len(bloom), probes),
                 memoryview(fence).cast("B"),
                 memoryview(bloom).cast("B"),
             )
@@ -598,19 +625,33 @@ class Segment:
         self.read_pairs_into(pairs)
         return pairs[:, 0], pairs[:, 1]
 
-    def read_pairs_into(self, pairs: np.ndarray) -> None:
-        """Fill `pairs`, an (entries, 2) array of little-endian int64, straight from the file.
+    def read_pairs_into(self, pairs: np.ndarray, start: int = 0) -> None:
+        """Fill `pairs`, an (n, 2) array of little-endian int64, with pairs start..start + n.
 
         Read in place: splitting each chunk read into a key and a window
         array was 0.63 of the 0.71 s that reading 21 M pairs took.
         """
         view = memoryview(pairs).cast("B")
+        at = self._pairs_at + _PAIR * start
         done = 0
         while done < len(view):
-            got = os.preadv(self._fd, [view[done : done + (64 << 20)]], self._pairs_at + done)
+            got = os.preadv(self._fd, [view[done : done + (64 << 20)]], at + done)
             if got == 0:
                 raise SegmentError(f"{self.path} is truncated")
             done += got
+
+    def lower_bounds(self, keys: np.ndarray) -> np.ndarray:
+        """Per key, the position of the first pair whose key is not smaller (one read each)."""
+        out = np.zeros(len(keys), dtype=np.int64)
+        blocks = np.searchsorted(self.fence, keys, side="left")
+        for i, (key, j) in enumerate(zip(keys.tolist(), blocks.tolist(), strict=True)):
+            if j == 0:
+                continue  # not above the first key
+            # As in `lookup`: after fence[j - 1] < key, at the latest at fence[j].
+            start = (j - 1) * self.block
+            read = np.frombuffer(self._read(start, self.block + 1), dtype="<i8")
+            out[i] = start + int(np.searchsorted(read[::2], key, side="left"))
+        return out
 
     def close(self) -> None:
         self._bloom = np.zeros(0, dtype="<u8")
@@ -656,6 +697,99 @@ def fit_filters(segments: Sequence[Segment], budget: int | None = None) -> None:
         folds[id(richest)] *= 2
     for seg in segments:
         seg.load_filter(folds[id(seg)])
+
+
+def write_merged(
+    path: str,
+    segments: Sequence[Segment],
+    drop_docs: np.ndarray,
+    doc_shift: int,
+    *,
+    light: bool = False,
+) -> tuple[str, int]:
+    """Write the pairs of several segments, less the documents in `drop_docs`, as one file.
+
+    Returns its digest and its pairs (0: nothing was left, and no file was
+    written). The file is the one `write_segment` writes from the segments'
+    pairs laid end to end, but it is built a range of keys at a time: each
+    segment's pairs in the range are read, sorted together (their sorted
+    runs merge) and written, so a merge holds `MERGE_CHUNK` pairs per thread
+    where it held all of them, and then their sorting order, at once (a 10 M
+    window build's final merge of 210 M pairs peaked at 9.6-10.2 GB).
+    """
+    ranges = _merge_ranges(segments, MERGE_CHUNK)
+    if len(drop_docs):
+        counts = [
+            sum(len(p) for p in _range_pairs(segments, bounds, drop_docs, doc_shift))
+            for bounds in ranges
+        ]
+    else:
+        counts = [int((bounds[:, -1] - bounds[:, 0]).sum()) for bounds in ranges]
+    total = sum(counts)
+    if total == 0:
+        return "", 0
+    size, probes = _filter_shape(total, LIGHT_PROBES if light else MAX_PROBES)
+    bloom = np.zeros(size // 8, dtype="<u8")
+
+    def chunks(bounds: np.ndarray) -> Callable[[], Iterator[np.ndarray]]:
+        def sorted_pairs() -> Iterator[np.ndarray]:
+            for pairs in _range_pairs(segments, bounds, drop_docs, doc_shift):
+                # Sorted runs, one per segment: timsort merges them.
+                yield pairs[np.argsort(pairs[:, 0], kind="stable")]
+
+        return sorted_pairs
+
+    halves = [
+        _Half(0, counts[0], chunks(ranges[0])),
+        _Half(counts[0], counts[1], chunks(ranges[1])),
+    ]
+    threaded = total >= _THREADED_PAIRS
+    return _write_file(path, halves, bloom, probes, threaded=threaded, marked=False), total
+
+
+def _merge_ranges(segments: Sequence[Segment], chunk: int) -> list[np.ndarray]:
+    """Per key sign (negative first), each segment's positions that cut it into key ranges.
+
+    Row i of a sign's array holds segment i's positions; a range ends where
+    the next begins. The cuts are keys of the segments' fences, about
+    `chunk` pairs apart counting every segment; all pairs of one key fall
+    in one range.
+    """
+    fence = np.concatenate([s.fence for s in segments])
+    weight = np.concatenate([np.full(len(s.fence), s.block, dtype=np.int64) for s in segments])
+    order = np.argsort(fence, kind="stable")
+    fence, passed = fence[order], np.cumsum(weight[order])
+    cuts = np.unique(fence[np.searchsorted(passed, np.arange(chunk, int(passed[-1]), chunk))])
+    below, above = cuts[cuts < 0], cuts[cuts > 0]
+    asked = np.concatenate((below, [0], above)).astype(np.int64)
+    at = np.array([s.lower_bounds(asked) for s in segments], dtype=np.int64).reshape(
+        len(segments), len(asked)
+    )
+    zero = len(below)
+    starts = np.zeros((len(segments), 1), dtype=np.int64)
+    ends = np.array([[s.entries] for s in segments], dtype=np.int64)
+    return [
+        np.hstack((starts, at[:, : zero + 1])),
+        np.hstack((at[:, zero:], ends)),
+    ]
+
+
+def _range_pairs(
+    segments: Sequence[Segment], bounds: np.ndarray, drop_docs: np.ndarray, doc_shift: int
+) -> Iterator[np.ndarray]:
+    """Each key range's pairs, segment after segment (unsorted), less the dropped documents."""
+    for r in range(bounds.shape[1] - 1):
+        lo, hi = bounds[:, r].tolist(), bounds[:, r + 1].tolist()
+        pairs = np.empty((sum(h - lo_ for lo_, h in zip(lo, hi, strict=True)), 2), dtype="<i8")
+        at = 0
+        for seg, first, stop in zip(segments, lo, hi, strict=True):
+            if stop > first:
+                seg.read_pairs_into(pairs[at : at + stop - first], first)
+                at += stop - first
+        if len(drop_docs):
+            pairs = pairs[~np.isin(pairs[:, 1] >> doc_shift, drop_docs)]
+        if len(pairs):
+            yield pairs
 
 
 def merge(

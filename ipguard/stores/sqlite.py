@@ -19,7 +19,7 @@ import secrets
 import sqlite3
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from .segments import (
     file_digest,
     fit_filters,
     merge,
+    write_merged,
     write_segment,
 )
 
@@ -379,18 +380,28 @@ class SQLiteStore:
         self, keys: np.ndarray, wins: np.ndarray, written: list[str], *, light: bool | None = None
     ) -> tuple[int, str, int]:
         """Write pairs to a new file and list it (inside the caller's transaction)."""
-        os.makedirs(self.folder, exist_ok=True)
-        name = f"{secrets.token_hex(8)}.seg"
-        written.append(name)
         # During a run, `compact` merges the segments at its end: a full
         # filter for each would cost 12% of building prose, for nothing.
         light = self.bulk if light is None else light
-        digest = write_segment(os.path.join(self.folder, name), keys, wins, light=light)
+        return self._list_segment(
+            lambda path: (write_segment(path, keys, wins, light=light), len(keys)), written
+        )
+
+    def _list_segment(
+        self, write: Callable[[str], tuple[str, int]], written: list[str]
+    ) -> tuple[int, str, int]:
+        """List the file `write` writes (its digest and pairs), unless it holds none."""
+        os.makedirs(self.folder, exist_ok=True)
+        name = f"{secrets.token_hex(8)}.seg"
+        written.append(name)
+        digest, entries = write(os.path.join(self.folder, name))
+        if entries == 0:
+            return (-1, "", 0)
         cur = self._db.execute(
             "INSERT INTO segments (name, entries, digest) VALUES (?, ?, ?)",
-            (name, len(keys), digest),
+            (name, entries, digest),
         )
-        return int(cur.lastrowid or 0), name, len(keys)
+        return int(cur.lastrowid or 0), name, entries
 
     def _unlist(self, rows: Sequence[tuple[int, str, int]], replaced: list[str]) -> None:
         for seq, name, _ in rows:
@@ -406,11 +417,11 @@ class SQLiteStore:
     ) -> tuple[int, str, int]:
         """Replace segments by one holding their pairs (less those of `drop`'s documents)."""
         segs = [self._segment(name, entries) for _, name, entries in rows]
-        keys, wins = merge(segs, np.zeros(0, np.int64) if drop is None else drop, DOC_SHIFT)
         self._unlist(rows, replaced)
-        if len(keys) == 0:
-            return (-1, "", 0)
-        return self._add_segment(keys, wins, written)
+        dropped = np.zeros(0, np.int64) if drop is None else drop
+        return self._list_segment(
+            lambda path: write_merged(path, segs, dropped, DOC_SHIFT, light=self.bulk), written
+        )
 
     def _rewrite_without(
         self,
