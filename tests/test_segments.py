@@ -447,6 +447,38 @@ def test_segments_whose_filters_exceed_the_lookup_budget_are_merged(
         assert not guard.verify()
 
 
+def test_verify_reads_segments_a_chunk_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "verify.ipguard.db"
+    with Guard.open(str(index), create=True) as guard:
+        guard.index_texts([(f"doc{i}", _made_up_text(i, 300)) for i in range(4)])
+    monkeypatch.setattr(segments, "MERGE_CHUNK", 7)  # counts and order span chunks
+    with Guard.open(str(index)) as guard:
+        assert not guard.verify()
+    (name,) = _listed(index)
+    path = f"{index}.bands/{name}"
+    with Guard.open(str(index)) as guard:
+        store = guard.index.store
+        assert isinstance(store, SQLiteStore)
+        seg = store._segment(name, store._segment_rows()[0][2])
+        pairs_at = seg._pairs_at
+        keys, _ = seg.pairs()
+    # Swap two pairs of different keys that straddle a chunk border.
+    at = next(i for i in range(6, len(keys), 7) if keys[i] != keys[i + 1])
+    with open(path, "r+b") as f:
+        f.seek(pairs_at + 16 * at)
+        two = f.read(32)
+        f.seek(pairs_at + 16 * at)
+        f.write(two[16:] + two[:16])
+    db = sqlite3.connect(index)
+    db.execute("UPDATE segments SET digest = ?", (segments.file_digest(path),))
+    db.commit()
+    db.close()
+    with Guard.open(str(index)) as guard:
+        assert any("is not sorted" in p for p in guard.verify())
+
+
 def _made_up_text(seed: int, words: int) -> str:
     rng = np.random.default_rng(seed)
     return " ".join(f"w{n}" for n in rng.integers(0, 5000, words))

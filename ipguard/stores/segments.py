@@ -640,6 +640,14 @@ class Segment:
                 raise SegmentError(f"{self.path} is truncated")
             done += got
 
+    def chunks(self, size: int | None = None) -> Iterator[np.ndarray]:
+        """Every pair in file order, `size` (`MERGE_CHUNK`) at a time, as new (n, 2) arrays."""
+        size = size or MERGE_CHUNK
+        for start in range(0, self.entries, size):
+            pairs = np.empty((min(size, self.entries - start), 2), dtype="<i8")
+            self.read_pairs_into(pairs, start)
+            yield pairs
+
     def lower_bounds(self, keys: np.ndarray) -> np.ndarray:
         """Per key, the position of the first pair whose key is not smaller (one read each)."""
         out = np.zeros(len(keys), dtype=np.int64)
