@@ -230,6 +230,39 @@ def test_random_keys_at_scale(tmp_path: Path) -> None:
     seg.close()
 
 
+@pytest.mark.parametrize("near", [4, 16, segments.NEAR_PAIRS])
+def test_reads_near_a_guessed_place_find_what_a_scan_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, near: int
+) -> None:
+    # Random keys over many blocks, with runs of one key (some longer than a
+    # read, some across block borders): small reads miss their key often and
+    # fall back to whole blocks.
+    rng = np.random.default_rng(near)
+    keys = rng.integers(-(2**63), 2**63 - 1, 40 * BLOCK, dtype=np.int64)
+    keys[::97] = keys[0]
+    keys[5 : 5 + 3 * near] = keys[5]
+    wins = np.arange(len(keys), dtype=np.int64)
+    path = str(tmp_path / "near.seg")
+    write_segment(path, keys, wins)
+    monkeypatch.setattr(segments, "NEAR_PAIRS", near)
+    seg = Segment(path, len(keys))
+    stored = np.unique(keys)
+    asked = np.unique(
+        np.concatenate(
+            [
+                stored[::3],
+                seg.fence,
+                seg.fence + 1,
+                rng.integers(-(2**63), 2**63 - 1, 500, dtype=np.int64),
+                [np.iinfo(np.int64).min, np.iinfo(np.int64).max],
+            ]
+        )
+    )
+    found = seg.lookup(asked)
+    assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(keys, wins, asked)
+    seg.close()
+
+
 def test_a_key_shared_by_more_windows_than_a_block_holds(tmp_path: Path) -> None:
     # A boilerplate window in thousands of documents: its run spans many blocks.
     keys = np.concatenate([np.full(3 * BLOCK + 7, 42), np.arange(1000) * 3 + 1]).astype(np.int64)
