@@ -245,6 +245,7 @@ def test_reads_near_a_guessed_place_find_what_a_scan_finds(
     path = str(tmp_path / "near.seg")
     write_segment(path, keys, wins)
     monkeypatch.setattr(segments, "NEAR_PAIRS", near)
+    monkeypatch.setattr(segments, "NEAR_KEYS", 1)
     seg = Segment(path, len(keys))
     stored = np.unique(keys)
     asked = np.unique(
