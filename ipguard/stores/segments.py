@@ -5,7 +5,8 @@ output's keys is three vectorised steps: the segment's Bloom filter drops
 the keys it does not hold (most of a novel output's), a fence of each block's
 first key (blocks of `BLOCK` pairs, more in very large segments) kept in
 memory names the one block of pairs where each remaining key can be, and one
-`pread` per block fetches it.
+`pread` per key fetches it: the whole block, or, for many keys, the 64 pairs
+around the place the block's bounds predict (`Segment._lookup_near`).
 
 Why not a memory map of the pairs: this machine's kernel maps large page-cache
 folios whole (2 MB per fault), so 256 random keys mapped half of a 1 M-window
