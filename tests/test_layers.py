@@ -39,3 +39,36 @@ def test_library_never_prints(capsys) -> None:  # type: ignore[no-untyped-def]
         g.check("some words " * 20)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_a_check_does_not_import_numpy_ma(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # np.unique and np.isin import numpy.ma on first use: 16-18 ms of every
+    # cold `ipguard check`, which a lookup or a verification never needs.
+    from ipguard import Guard
+
+    index = str(tmp_path / "x.db")
+    code = (
+        "def total(values, start):\n"
+        "    acc = start\n"
+        "    for v in values:\n"
+        "        acc += v * 2\n"
+        "    return acc\n"
+    )
+    prose = " ".join(f"word{i % 97} other{i % 13} thing{i % 31}" for i in range(400))
+    with Guard.open(index, create=True) as g:
+        g.index_texts([("a.py", code * 6)], language="python")
+        g.index_texts([("b.txt", prose)], kind="text")
+    script = (
+        "import sys\n"
+        "from ipguard import Guard\n"
+        "from ipguard.stores import segments\n"
+        # Reads of 4 pairs from the first key on: many miss and are sorted out.
+        "segments.NEAR_PAIRS, segments.NEAR_KEYS = 4, 1\n"
+        f"with Guard.open({index!r}) as g:\n"
+        f"    g.check({code!r}, language='python')\n"
+        f"    g.check({prose[:3000]!r})\n"
+        "    g.check('Nothing like the indexed text, written for this test alone.')\n"
+        "print('numpy.ma' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

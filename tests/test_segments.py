@@ -719,3 +719,16 @@ def test_a_run_within_its_checkpoint_writes_its_pairs_once(
     monkeypatch.setattr("ipguard.guard.FLUSH_PAIRS", 2000)  # 483 pairs a document
     assert _run(bounded, monkeypatch) == [False] * 4 + [True]
     assert _segment_digests(every) == _segment_digests(bounded) == _segment_digests(once)
+
+
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60),
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=20),
+    st.booleans(),
+)
+def test_members_is_isin(values: list[int], members: list[int], overlap: bool) -> None:
+    if overlap:
+        values = values + members[::2]
+    wanted = np.array(values, dtype=np.int64)
+    held = np.sort(np.array(members, dtype=np.int64))
+    assert segments._members(wanted, held).tolist() == np.isin(wanted, held).tolist()
