@@ -31,9 +31,10 @@ REPORTS = ROOT / "bench" / "reports"
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 EXCLUDES = ["test", "tests", "idle_test", "site-packages", "lib2to3", "__pycache__"]
 
-from ipguard import Guard  # noqa: E402
+from ipguard import Document, Guard  # noqa: E402
 from ipguard.config import IndexConfig  # noqa: E402
 from ipguard.demo import disguise_python_function  # noqa: E402
+from ipguard.guard import DocumentPreparer  # noqa: E402
 from ipguard.normalize.languages import parser_for  # noqa: E402
 from ipguard.sketch import shingle_bytes, shingle_hash, sketch_windows  # noqa: E402
 from ipguard.stores import delete_index_files  # noqa: E402
@@ -135,6 +136,48 @@ def parse_floor() -> dict:
         "treesitter_parse_MB_per_s": round(size / parse_s / 1e6, 2),
         "treesitter_parse_and_bare_walk_MB_per_s": round(size / (parse_s + walk_s) / 1e6, 2),
         "treesitter_nodes": nodes,
+    }
+
+
+def two_process_ceiling(trials: int = 10) -> dict:
+    """What two processes preparing documents at once get done against one alone.
+
+    The same 60 standard-library files are normalized and sketched by one
+    process, then by two at once (each all of them: no pipes, no writing),
+    then by one again; a trial's ratio is twice the time alone over the time
+    both took. This machine's two CPUs share caches and memory bandwidth, so
+    `--jobs 2` can scale no further than this, whatever ipguard does.
+    """
+    docs = []
+    for path in sorted(STDLIB.glob("*.py"))[:60]:
+        docs.append(Document(source=str(path), text=path.read_text(encoding="utf-8"), kind="code"))
+    prepare = DocumentPreparer(IndexConfig(), bytes(32), 2_000_000)
+    for doc in docs[:20]:
+        prepare(doc)
+
+    def alone() -> float:
+        started = time.perf_counter()
+        for doc in docs:
+            prepare(doc)
+        return time.perf_counter() - started
+
+    def together() -> float:
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            alone()
+            os._exit(0)
+        alone()
+        os.waitpid(pid, 0)
+        return time.perf_counter() - started
+
+    ratios = []
+    for _ in range(trials):
+        before, both, after = alone(), together(), alone()
+        ratios.append(round((before + after) / both, 2))
+    return {
+        "two_process_ceiling": round(statistics.median(ratios), 2),
+        "two_process_trials": ratios,
     }
 
 
@@ -468,6 +511,7 @@ def main() -> int:
             "windows": stats.windows,
             "bytes_per_window": round(stats.bytes_on_disk / stats.windows, 1),
             "jobs2_speedup": round(w1["jobs1"]["seconds"] / w1["jobs2"]["seconds"], 2),
+            **two_process_ceiling(),
             "reindex_unchanged_s": round(again, 2),
             "reindex_speedup": round(w1["jobs1"]["seconds"] / again, 1),
             **parse_floor(),
