@@ -94,6 +94,19 @@ def test_no_protected_text_is_stored_in_the_clear(built_index: Path) -> None:
     assert PROTECTED["python"].splitlines()[3].strip().encode() not in raw
 
 
+class _FailingExecutemany:
+    """A store's connection whose executemany fails, as a disk error mid-write would."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._db, name)
+
+    def executemany(self, *args):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+
 def test_a_failed_batch_leaves_no_half_document(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,18 +115,7 @@ def test_a_failed_batch_leaves_no_half_document(
         guard.index_texts([("a", PROTECTED_PROSE)])
         store = guard.index.store
         original = store._db
-
-        class Exploding:
-            def __init__(self) -> None:
-                self.calls = 0
-
-            def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-                return getattr(original, name)
-
-            def executemany(self, *args):  # type: ignore[no-untyped-def]
-                raise sqlite3.OperationalError("disk I/O error (simulated)")
-
-        monkeypatch.setattr(store, "_db", Exploding())
+        monkeypatch.setattr(store, "_db", _FailingExecutemany(original))
         with pytest.raises(sqlite3.OperationalError):
             guard.index_texts([("b", PROTECTED["python"])], language="python")
         monkeypatch.setattr(store, "_db", original)
@@ -176,3 +178,61 @@ def test_tokens_a_checker_keeps_stay_within_their_budget(
                     assert packed.array().tolist() == lines[d]
                 assert 0 < store._channel_bytes <= 3 * one
                 assert len(store._channels) <= 3
+
+
+def test_pairs_written_while_rows_are_inserted_make_the_same_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large write's segment is written by a thread while its rows go in
+    # (_OVERLAPPED_PAIRS 0: every write); the index is the one without it.
+    from ipguard.stores import sqlite as sqlite_store
+
+    template = tmp_path / "template.db"
+    Guard.open(str(template), create=True).close()  # one key for both indexes
+    texts = [("a", PROTECTED_PROSE), ("b.py", PROTECTED["python"] * 3)]
+    found = []
+    for overlapped in (0, 1 << 62):
+        path = tmp_path / f"x{overlapped}.db"
+        path.write_bytes(template.read_bytes())
+        monkeypatch.setattr(sqlite_store, "_OVERLAPPED_PAIRS", overlapped)
+        with Guard.open(str(path)) as guard:
+            guard.index_texts(texts)
+        db = sqlite3.connect(path)
+        found.append(
+            (
+                db.execute("SELECT entries, digest FROM segments").fetchall(),
+                db.execute("SELECT id, source FROM documents ORDER BY id").fetchall(),
+                db.execute("SELECT * FROM channels ORDER BY doc_id, channel").fetchall(),
+            )
+        )
+        db.close()
+    assert found[0] == found[1]
+    assert found[0][0][0][0] > 0 and [s for _, s in found[0][1]] == ["a", "b.py"]
+
+
+def test_a_failed_insert_leaves_no_segment_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from ipguard.stores import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_OVERLAPPED_PAIRS", 0)
+    write_segment = sqlite_store.write_segment
+
+    def slow_write_segment(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.1)  # the insert fails first, while the file is yet to be written
+        return write_segment(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite_store, "write_segment", slow_write_segment)
+    path = tmp_path / "x.db"
+    with Guard.open(str(path), create=True) as guard:
+        store = guard.index.store
+        original = store._db
+        monkeypatch.setattr(store, "_db", _FailingExecutemany(original))
+        with pytest.raises(sqlite3.OperationalError):
+            guard.index_texts([("a", PROTECTED_PROSE)])
+        monkeypatch.setattr(store, "_db", original)
+        assert guard.stats().documents == 0
+    time.sleep(0.5)  # a thread left writing would have made its file by now
+    assert list(Path(f"{path}.bands").glob("*.seg")) == []
