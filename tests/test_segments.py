@@ -732,3 +732,39 @@ def test_members_is_isin(values: list[int], members: list[int], overlap: bool) -
     wanted = np.array(values, dtype=np.int64)
     held = np.sort(np.array(members, dtype=np.int64))
     assert segments._members(wanted, held).tolist() == np.isin(wanted, held).tolist()
+
+
+def test_a_segment_flushed_while_written_is_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(5)
+    keys = rng.integers(-(2**63), 2**63 - 1, 3 * segments._WRITE_CHUNK, dtype=np.int64)
+    wins = np.arange(len(keys), dtype=np.int64)
+    synced = []
+    fdatasync = os.fdatasync
+    monkeypatch.setattr(segments.os, "fdatasync", lambda fd: synced.append(fd) or fdatasync(fd))
+    files = []
+    for early in (0, 1 << 62):
+        monkeypatch.setattr(segments, "_EARLY_SYNC_PAIRS", early)
+        path = tmp_path / f"s{early}.seg"
+        digest = write_segment(str(path), keys, wins)
+        files.append((digest, path.read_bytes()))
+    assert synced  # the first file was flushed while it was written
+    assert files[0] == files[1]
+
+
+def test_an_error_flushing_a_segment_is_raised_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "simulated write-back error")
+
+    monkeypatch.setattr(segments, "_EARLY_SYNC_PAIRS", 0)
+    monkeypatch.setattr(segments.os, "fdatasync", failing)
+    keys = np.arange(2 * segments._WRITE_CHUNK, dtype=np.int64) * 7919 - 2**40
+    path = tmp_path / "s.seg"
+    with pytest.raises(OSError, match="write-back"):
+        write_segment(str(path), keys, np.arange(len(keys), dtype=np.int64))
+    assert not path.exists()

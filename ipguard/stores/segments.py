@@ -25,6 +25,7 @@ import math
 import mmap
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 
@@ -261,7 +262,15 @@ class _Half:
         self.fence = _EMPTY
         self.shared_bits = 0
 
-    def write(self, fd: int, pairs_at: int, block: int, bloom: np.ndarray, probes: int) -> None:
+    def write(
+        self,
+        fd: int,
+        pairs_at: int,
+        block: int,
+        bloom: np.ndarray,
+        probes: int,
+        sync: _EarlySync | None = None,
+    ) -> None:
         """Write and mark this half (`probes` 0: the filter is marked elsewhere)."""
         shared = len(bloom) // 2
         fences = []
@@ -272,6 +281,8 @@ class _Half:
             view = memoryview(pairs).cast("B")
             self.digest = zlib.crc32(view, self.digest)
             _pwrite_all(fd, view, pairs_at + _PAIR * at)
+            if sync is not None:
+                sync.written()
             if probes:
                 self.shared_bits |= _mark_sorted(bloom, pairs[:, 0], probes, shared)
             at += len(pairs)
@@ -348,6 +359,7 @@ def _write_file(
     fence_len = -(-pairs // block)
     _, pairs_at, _ = _layout(pairs, fence_len, 8 * len(bloom))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    sync = _EarlySync(fd) if pairs >= _EARLY_SYNC_PAIRS else None
     try:
         work = [h for h in halves if h.count]
         mark = 0 if marked else probes
@@ -356,11 +368,14 @@ def _write_file(
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=2) as pool:
-                for done in [pool.submit(h.write, fd, pairs_at, block, bloom, mark) for h in work]:
+                writes = [
+                    pool.submit(h.write, fd, pairs_at, block, bloom, mark, sync) for h in work
+                ]
+                for done in writes:
                     done.result()
         else:
             for h in work:
-                h.write(fd, pairs_at, block, bloom, mark)
+                h.write(fd, pairs_at, block, bloom, mark, sync)
         if len(bloom):
             bloom[len(bloom) // 2] |= np.uint64(halves[0].shared_bits | halves[1].shared_bits)
         fence = np.concatenate([h.fence for h in halves]).astype("<i8")
@@ -372,8 +387,14 @@ def _write_file(
             )
         )
         _pwrite_all(fd, memoryview(head), 0)
+        if sync is not None:
+            early, sync = sync, None  # closed here, and not again below
+            early.close()
         os.fsync(fd)
     except BaseException:
+        if sync is not None:
+            with contextlib.suppress(OSError):
+                sync.close()
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -383,6 +404,54 @@ def _write_file(
     for h in halves:
         digest = crc32_combine(digest, h.digest, _PAIR * h.count)
     return f"crc32:{digest:08x}"
+
+
+#: Pairs from which a segment's pages are flushed to disk while it is written
+#: (`_EarlySync`): 4 MB; a thread costs more than it saves below that.
+_EARLY_SYNC_PAIRS = 1 << 18
+
+
+class _EarlySync:
+    """Flushes a file to disk from a thread while it is being written.
+
+    The final fsync then finds little left to write: a 21 M-pair segment took
+    1.68-1.97 s to write where it took 2.03-2.72 s with one fsync at the end
+    (three pairs, taking turns), whose 340 MB took 0.55-0.66 s alone. An error
+    the thread's fdatasync meets is raised by `close`: the file's error state
+    is then consumed, and the final fsync would not report it.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._wake = threading.Event()
+        self._closing = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="ipguard-sync", daemon=True)
+        self._thread.start()
+
+    def written(self) -> None:
+        """More of the file was written: flush it when the last flush is done."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closing:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._error = exc
+                return
+
+    def close(self) -> None:
+        """Stop flushing; raise the error a flush met, if any."""
+        self._closing = True
+        self._wake.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 #: CRC-32's reversed polynomial, and x^(2^k) modulo it for k = 0..31.
