@@ -236,3 +236,39 @@ def test_a_failed_insert_leaves_no_segment_being_written(
         assert guard.stats().documents == 0
     time.sleep(0.5)  # a thread left writing would have made its file by now
     assert list(Path(f"{path}.bands").glob("*.seg")) == []
+
+
+def test_band_pairs_of_a_write_are_each_windows_keys_under_its_id() -> None:
+    import numpy as np
+
+    from ipguard.stores import ChannelRecord, DocumentRecord, PackedLines, window_ids
+    from ipguard.stores.sqlite import _band_pairs
+
+    rng = np.random.default_rng(7)
+    docs = []
+    for d in range(5):
+        channels = []
+        for channel in ("code", "text")[: 1 + d % 2]:
+            windows = int(rng.integers(0, 6))  # some channels have none
+            channels.append(
+                ChannelRecord(
+                    channel=channel,
+                    ids=np.zeros(0, dtype=np.uint32),
+                    lines=PackedLines.of(np.zeros(0, dtype=np.uint32)),
+                    starts=np.sort(rng.choice(1000, windows, replace=False)),
+                    keys=rng.integers(-(2**63), 2**63 - 1, (windows, 3), dtype=np.int64),
+                )
+            )
+        docs.append(
+            DocumentRecord(f"d{d}", None, None, None, "code", None, "h", 1, tuple(channels))
+        )
+    ids = [11, 12, 40, 41, 7]
+    keys, wins = _band_pairs(docs, ids)
+    expected = [
+        (int(k), int(w))
+        for doc_id, doc in zip(ids, docs, strict=True)
+        for ch in doc.channels
+        for row, w in zip(ch.keys, window_ids(doc_id, ch.channel, ch.starts), strict=True)
+        for k in row
+    ]
+    assert list(zip(keys.tolist(), wins.tolist(), strict=True)) == expected

@@ -222,8 +222,12 @@ MAX_CHANNEL_TOKENS = (1 << WINDOW_BITS) - 1
 
 def window_ids(doc_id: int, channel: str, starts: np.ndarray) -> np.ndarray:
     """Packed ids of a document's windows."""
-    base = (doc_id << DOC_SHIFT) | (CHANNEL_BIT if CHANNEL_CODES[channel] else 0)
-    return starts.astype(np.int64) | np.int64(base)
+    return starts.astype(np.int64) | np.int64(window_base(doc_id, channel))
+
+
+def window_base(doc_id: int, channel: str) -> int:
+    """What the packed ids of a document's windows in a channel share (first token 0)."""
+    return (doc_id << DOC_SHIFT) | (CHANNEL_BIT if CHANNEL_CODES[channel] else 0)
 
 
 def unpack_window_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ from . import (
     StoreConflict,
     segments,
     unpack_increasing,
-    window_ids,
+    window_base,
 )
 from .segments import (
     Segment,
@@ -743,15 +743,20 @@ _OVERLAPPED_PAIRS = 1 << 18
 def _band_pairs(
     adds: Sequence[DocumentRecord], ids: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The (band key, window id) pairs of new documents stored under `ids`."""
-    keys: list[np.ndarray] = []
-    wins: list[np.ndarray] = []
-    for doc_id, doc in zip(ids, adds, strict=True):
-        for ch in doc.channels:
-            if len(ch.starts):
-                keys.append(ch.keys.ravel())
-                wins.append(np.repeat(window_ids(doc_id, ch.channel, ch.starts), ch.keys.shape[1]))
-    return np.concatenate(keys), np.concatenate(wins)
+    """The (band key, window id) pairs of new documents stored under `ids`.
+
+    Built with a handful of numpy calls for the whole write, where a few per
+    document and channel took 0.07-0.13 s of the standard library's write.
+    """
+    held = [
+        (i, ch) for i, doc in zip(ids, adds, strict=True) for ch in doc.channels if len(ch.starts)
+    ]
+    keys = np.concatenate([ch.keys.ravel() for _, ch in held])
+    counts = np.array([len(ch.starts) for _, ch in held], dtype=np.int64)
+    wins = np.concatenate([ch.starts for _, ch in held]).astype(np.int64)
+    wins |= np.repeat(np.array([window_base(i, ch.channel) for i, ch in held], np.int64), counts)
+    # An index has one configuration: every window has its number of bands.
+    return keys, np.repeat(wins, held[0][1].keys.shape[1])
 
 
 class _PendingSegment:
