@@ -74,12 +74,21 @@ class Candidates:
     band_hits: np.ndarray  # LSH bands the two windows share (a rough similarity)
 
 
-def _token_lines(text: str, spans: np.ndarray) -> np.ndarray:
-    """1-based line of each token's first character."""
-    if len(spans) == 0:
-        return np.zeros(0, dtype=np.uint32)
-    raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    newlines = np.flatnonzero(raw == 10)
+def _newlines(text: str) -> np.ndarray:
+    """Character offsets of a text's newlines.
+
+    ASCII text (most of it) is read as bytes, not as UTF-32, which made four
+    times as many.
+    """
+    if text.isascii():
+        raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    else:
+        raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    return np.flatnonzero(raw == 10)
+
+
+def _token_lines(newlines: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """1-based line of each token's first character, given the text's `_newlines`."""
     return (np.searchsorted(newlines, spans[:, 0], side="right") + 1).astype(np.uint32)
 
 
@@ -111,6 +120,7 @@ def prepare_document(
 ) -> DocumentRecord:
     """Token ids, lines, window sketches and LSH keys of one document."""
     channels = []
+    newlines: np.ndarray | None = None  # found once for both channels
     limit = min(max_tokens, MAX_CHANNEL_TOKENS)
     for name in CHANNELS:
         stream = normalized.channel(name)
@@ -124,11 +134,10 @@ def prepare_document(
             )
         ids = stream_ids(hasher, stream)
         starts, keys = window_keys(config, name, ids, query=False)
-        channels.append(
-            ChannelRecord(
-                name, ids, PackedLines.of(_token_lines(doc.text, stream.spans)), starts, keys
-            )
-        )
+        if newlines is None:
+            newlines = _newlines(doc.text)
+        lines = PackedLines.of(_token_lines(newlines, stream.spans))
+        channels.append(ChannelRecord(name, ids, lines, starts, keys))
     return DocumentRecord(
         source=doc.source,
         source_name=doc.source_name,

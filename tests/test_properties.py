@@ -150,3 +150,10 @@ def test_prose_words_as_spans_are_the_words_as_strings(
             threshold == 0 and text.isascii() and len(doc.text) > 0
         )
     assert streams[0] == streams[1]
+
+
+@given(st.text(alphabet=st.sampled_from("ab \n\t\u00e9\u4e2d\U0001f600\ud800"), max_size=200))
+def test_newlines_are_the_character_offsets_of_each_newline(text: str) -> None:
+    from ipguard.index import _newlines
+
+    assert _newlines(text).tolist() == [i for i, c in enumerate(text) if c == "\n"]

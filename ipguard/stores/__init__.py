@@ -12,11 +12,16 @@ import numpy as np
 
 from ..errors import IndexCorruptError
 
+#: zlib level of packed lines: the standard library's lines at level 3 took
+#: 0.021 s and 305 KB, at 6 0.063 s and 239 KB (400 files): 0.3 bytes per
+#: window more on disk for a third of the time, in every indexing worker.
+LINES_LEVEL = 3
+
 
 def pack_increasing(values: np.ndarray) -> bytes:
     """Delta-encode a non-decreasing uint32 array and compress it."""
     deltas = np.diff(values.astype(np.int64), prepend=0).astype("<u4")
-    return zlib.compress(deltas.tobytes(), 6)
+    return zlib.compress(deltas.tobytes(), LINES_LEVEL)
 
 
 def unpack_increasing(blob: bytes) -> np.ndarray:
