@@ -411,17 +411,6 @@ class SQLiteStore:
             self._open_segments[name] = seg
         return seg
 
-    def _add_segment(
-        self, keys: np.ndarray, wins: np.ndarray, written: list[str], *, light: bool | None = None
-    ) -> tuple[int, str, int]:
-        """Write pairs to a new file and list it (inside the caller's transaction)."""
-        # During a run, `compact` merges the segments at its end: a full
-        # filter for each would cost 12% of building prose, for nothing.
-        light = self.bulk if light is None else light
-        return self._list_segment(
-            lambda path: (write_segment(path, keys, wins, light=light), len(keys)), written
-        )
-
     def _list_segment(
         self, write: Callable[[str], tuple[str, int]], written: list[str]
     ) -> tuple[int, str, int]:
