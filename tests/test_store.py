@@ -272,3 +272,48 @@ def test_band_pairs_of_a_write_are_each_windows_keys_under_its_id() -> None:
         for k in row
     ]
     assert list(zip(keys.tolist(), wins.tolist(), strict=True)) == expected
+
+
+def test_removals_found_by_their_keys_leave_the_index_a_full_pass_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A removal looks the removed documents' band keys up in a segment when
+    # they are few against its pairs (LOOKUP_SHARE), and counts what it drops
+    # from what it finds; otherwise it passes over every pair. Both must leave
+    # the same files, with none of the removed documents' pairs.
+    import numpy as np
+
+    from ipguard.stores import DOC_SHIFT
+    from ipguard.stores import sqlite as sqlite_store
+
+    template = tmp_path / "template.db"
+    Guard.open(str(template), create=True).close()  # one key for both indexes
+    shared = PROTECTED_PROSE + " The harbour office kept a second copy of every chart."
+    found = []
+    for share in (1, 1 << 62):  # look keys up always, never
+        monkeypatch.setattr(sqlite_store, "LOOKUP_SHARE", share)
+        path = tmp_path / f"r{share}.db"
+        path.write_bytes(template.read_bytes())
+        with Guard.open(str(path)) as guard:
+            # Two writes, two segments; "b" repeats "a", so keys hold both.
+            guard.index_texts([("a", PROTECTED_PROSE), ("b", shared)])
+            guard.index_texts([("c.py", PROTECTED["python"]), ("d", shared + " More.")])
+            gone = {guard.index.store.document_by_source(s).doc_id for s in ("b", "c.py")}
+            assert guard.remove(source="b") == 1 and guard.remove(source="c.py") == 1
+            guard.index_texts([("a", PROTECTED_PROSE + " Changed at the end.")])  # a replacement
+            assert guard.check(PROTECTED["python"], language="python").action == "allow"
+            assert guard.check(shared).action != "allow"  # "d" still holds it
+            store = guard.index.store
+            rows = store._segment_rows()
+            for _, name, entries in rows:
+                pairs = np.concatenate(list(store._segment(name, entries).chunks()))
+                assert not np.isin(pairs[:, 1] >> DOC_SHIFT, sorted(gone)).any()
+        db = sqlite3.connect(path)
+        found.append(
+            (
+                db.execute("SELECT entries, digest FROM segments ORDER BY seq").fetchall(),
+                db.execute("SELECT id, source FROM documents ORDER BY id").fetchall(),
+            )
+        )
+        db.close()
+    assert found[0] == found[1]

@@ -852,6 +852,7 @@ def write_merged(
     doc_shift: int,
     *,
     light: bool = False,
+    dropped: tuple[int, int] | None = None,
 ) -> tuple[str, int]:
     """Write the pairs of several segments, less the documents in `drop_docs`, as one file.
 
@@ -862,15 +863,21 @@ def write_merged(
     runs merge) and written, so a merge holds `MERGE_CHUNK` pairs per thread
     where it held all of them, and then their sorting order, at once (a 10 M
     window build's final merge of 210 M pairs peaked at 9.6-10.2 GB).
+
+    `dropped`, when the caller knows it, is how many pairs of `drop_docs`
+    the segments hold per key sign (negative first): the pass over every
+    pair that would count them is skipped. A wrong count fails the write.
     """
     ranges = _merge_ranges(segments, MERGE_CHUNK)
-    if len(drop_docs):
+    if len(drop_docs) and dropped is None:
         counts = [
             sum(len(p) for p in _range_pairs(segments, bounds, drop_docs, doc_shift))
             for bounds in ranges
         ]
     else:
         counts = [int((bounds[:, -1] - bounds[:, 0]).sum()) for bounds in ranges]
+        if dropped is not None:
+            counts = [held - gone for held, gone in zip(counts, dropped, strict=True)]
     total = sum(counts)
     if total == 0:
         return "", 0
