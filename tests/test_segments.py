@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ipguard import Guard
 from ipguard.model import Document
 from ipguard.stores import BULK_SEGMENTS, DOC_SHIFT, segments
-from ipguard.stores.segments import BLOCK, Segment, SegmentError, _stable_order, write_segment
+from ipguard.stores.segments import BLOCK, Segment, SegmentError, _sorted_half, write_segment
 from ipguard.stores.sqlite import MAX_SEGMENTS, SQLiteStore
 
 
@@ -34,7 +34,16 @@ def test_segment_order_equals_a_stable_argsort(values: list[int], base: int, sha
         keys = np.concatenate([np.sort(part) for part in np.array_split(keys, 3)])
     elif shape == "sorted":
         keys = np.sort(keys)
-    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
+    _assert_halves_sorted_stably(keys)
+
+
+def _assert_halves_sorted_stably(keys: np.ndarray) -> None:
+    expected = np.argsort(keys, kind="stable")
+    negative = int(np.count_nonzero(keys < 0))
+    for sign, part in ((-1, expected[:negative]), (1, expected[negative:])):
+        ordered, order = _sorted_half(keys, sign)
+        assert np.array_equal(order, part)
+        assert np.array_equal(ordered, keys[part])
 
 
 def test_a_segment_written_in_chunks_is_the_segment_written_at_once(
@@ -185,7 +194,7 @@ def test_segment_order_of_random_hashes_with_repeats() -> None:
     rng = np.random.default_rng(3)
     keys = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64)
     keys[::5] = keys[1::5][: len(keys[::5])]  # repeated band keys (repeated code)
-    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
+    _assert_halves_sorted_stably(keys)
 
 
 def _scan(keys: np.ndarray, wins: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
@@ -768,3 +777,20 @@ def test_an_error_flushing_a_segment_is_raised_and_leaves_no_file(
     with pytest.raises(OSError, match="write-back"):
         write_segment(str(path), keys, np.arange(len(keys), dtype=np.int64))
     assert not path.exists()
+
+
+@pytest.mark.parametrize("threaded", [1, 10**9])
+def test_a_segment_of_windows_of_several_keys_is_that_of_their_pairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: int
+) -> None:
+    # write_segment(per=bands) takes one id per window, for `bands` keys each.
+    monkeypatch.setattr(segments, "_THREADED_PAIRS", threaded)
+    monkeypatch.setattr(segments, "_WRITE_CHUNK", 70)
+    rng = np.random.default_rng(11)
+    keys = rng.integers(-(2**63), 2**63 - 1, 3 * 400, dtype=np.int64)
+    keys[::7] = keys[3]  # a repeated key, in windows of both signs' neighbours
+    wins = np.sort(rng.choice(2**40, 400, replace=False)).astype(np.int64)
+    per_window = write_segment(str(tmp_path / "per.seg"), keys, wins, per=3)
+    per_pair = write_segment(str(tmp_path / "pairs.seg"), keys, np.repeat(wins, 3))
+    assert per_window == per_pair
+    assert (tmp_path / "per.seg").read_bytes() == (tmp_path / "pairs.seg").read_bytes()

@@ -263,7 +263,8 @@ def test_band_pairs_of_a_write_are_each_windows_keys_under_its_id() -> None:
             DocumentRecord(f"d{d}", None, None, None, "code", None, "h", 1, tuple(channels))
         )
     ids = [11, 12, 40, 41, 7]
-    keys, wins = _band_pairs(docs, ids)
+    keys, wins, bands = _band_pairs(docs, ids)
+    assert bands == 3
     expected = [
         (int(k), int(w))
         for doc_id, doc in zip(ids, docs, strict=True)
@@ -271,7 +272,7 @@ def test_band_pairs_of_a_write_are_each_windows_keys_under_its_id() -> None:
         for row, w in zip(ch.keys, window_ids(doc_id, ch.channel, ch.starts), strict=True)
         for k in row
     ]
-    assert list(zip(keys.tolist(), wins.tolist(), strict=True)) == expected
+    assert list(zip(keys.tolist(), np.repeat(wins, bands).tolist(), strict=True)) == expected
 
 
 def test_removals_found_by_their_keys_leave_the_index_a_full_pass_leaves(

@@ -153,20 +153,6 @@ MERGE_CHUNK = 1 << 22
 _THREADED_PAIRS = 1 << 18
 
 
-def _mark(words: np.ndarray, keys: np.ndarray, probes: int) -> None:
-    """Set the probe bits of `keys`, in any order, in the filter `words`."""
-    for at in range(0, len(keys), _MARK_CHUNK):
-        word, mask = _word_masks(keys[at : at + _MARK_CHUNK], len(words), probes)
-        # A fancy-indexed |= keeps one key's bits where several keys share a
-        # word; the keys whose bits did not land go again, fewer each time.
-        # A light filter of a batch's 670 k keys: 7 ms, where marking them
-        # in sorted order (`_mark_sorted`) took 22 ms.
-        while len(word):
-            words[word] |= mask
-            lost = (words[word] & mask) != mask
-            word, mask = word[lost], mask[lost]
-
-
 def _mark_sorted(words: np.ndarray, keys: np.ndarray, probes: int, shared: int) -> int:
     """Set the probe bits of sorted `keys` (all of one sign) in the filter `words`.
 
@@ -190,44 +176,52 @@ def _mark_sorted(words: np.ndarray, keys: np.ndarray, probes: int, shared: int) 
     return bits
 
 
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """The permutation that sorts `keys`, equal keys in input order (a stable argsort).
+def _sorted_half(keys: np.ndarray, sign: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of one sign (-1: negative) sorted, and their positions in `keys` in that order.
 
-    Merged segments arrive as a few sorted runs, which numpy's timsort merges
-    in O(n log runs). A fresh batch is in random order, and a stable argsort
-    of it took 44 ms per 450 k pairs; sorting the keys with their low bits
-    replaced by the position (numpy's vectorised sort of plain integers) takes
-    18 ms and gives the same permutation wherever that leaves the keys in order.
+    Equal keys keep the order of their positions, as a stable argsort would.
+    The keys come sorted by value and their positions from a sort of plain
+    integers, the keys' high bits over their position: numpy sorts both with
+    its vectorised sort, where a stable argsort of 2.7 M keys took 0.24 s,
+    and nothing is gathered from the keys in random order (gathering the
+    sorted keys through the permutation, and the pairs of keys sharing high
+    bits, took more than the sorts; see `_fix_shared_high_bits`).
     """
-    n = len(keys)
-    if n < 2 or np.count_nonzero(keys[1:] < keys[:-1]) < n // 64:
-        return np.argsort(keys, kind="stable")
-    low = np.int64((1 << (n - 1).bit_length()) - 1)
-    tagged = keys & ~low
-    tagged |= np.arange(n, dtype=np.int64)
-    tagged.sort()
-    order = tagged & low
-    # Keys that share the kept high bits are in input order, not yet in key
-    # order: each such group that holds two different keys is sorted by key,
-    # stably (groups of one repeated key are in order already). Random 64-bit
-    # keys have such groups from about a million keys on (10.5 M keys: about
-    # 50), and a stable sort of all the keys to fix them took 0.84 s of 1.0 s.
-    tagged &= ~low
-    tied = np.flatnonzero(tagged[1:] == tagged[:-1])  # links: sorted position i, i + 1
-    if len(tied) == 0:
-        return order
-    differs = keys[order[tied]] != keys[order[tied + 1]]
-    if not differs.any():
-        return order
-    link_group = np.cumsum(np.concatenate(([True], tied[1:] != tied[:-1] + 1)))
-    tied = tied[np.isin(link_group, link_group[differs])]
-    members = np.union1d(tied, tied + 1)
-    group = np.cumsum(
-        ~np.isin(members - 1, tied)
-    )  # a member not linked to the one before starts one
-    place = order[members]
-    order[members] = place[np.lexsort((keys[place], group))]
-    return order
+    which = np.flatnonzero(keys < 0 if sign < 0 else keys >= 0)
+    mine = keys[which]
+    low = np.int64((1 << max(len(keys) - 1, 1).bit_length()) - 1)
+    order = mine & ~low
+    order |= which
+    order.sort()
+    order &= low
+    mine.sort()
+    if len(mine) > 1:
+        # Neighbours that differ only in the low bits (their xor, of one sign,
+        # is in 1..low) were ordered by position, not by key. (In the
+        # positions' buffer: fresh memory is slow to fault in here.)
+        apart = np.bitwise_xor(mine[1:], mine[:-1], out=which[:-1])
+        apart -= 1
+        links = np.flatnonzero(apart.view(np.uint64) < np.uint64(low))
+        if len(links):
+            _fix_shared_high_bits(keys, mine, order, low, links)
+    return mine, order
+
+
+def _fix_shared_high_bits(
+    keys: np.ndarray, ordered: np.ndarray, order: np.ndarray, low: np.int64, links: np.ndarray
+) -> None:
+    """Sort by key, stably, each group of keys that share their high bits but differ.
+
+    Such a group is a range of the sorted keys, in position order in `order`.
+    Random 64-bit keys have such groups from about a million keys on (10.5 M
+    keys: about 50), a few keys each.
+    """
+    high = np.unique(ordered[links] & ~low)
+    starts = np.searchsorted(ordered, high, side="left").tolist()
+    ends = np.searchsorted(ordered, high | low, side="right").tolist()
+    for start, end in zip(starts, ends, strict=True):
+        group = order[start:end]
+        order[start:end] = group[np.argsort(keys[group], kind="stable")]
 
 
 def _members(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -271,7 +265,7 @@ class _Half:
         probes: int,
         sync: _EarlySync | None = None,
     ) -> None:
-        """Write and mark this half (`probes` 0: the filter is marked elsewhere)."""
+        """Write this half and mark its keys in the filter `bloom`."""
         shared = len(bloom) // 2
         fences = []
         at = self.first
@@ -283,8 +277,7 @@ class _Half:
             _pwrite_all(fd, view, pairs_at + _PAIR * at)
             if sync is not None:
                 sync.written()
-            if probes:
-                self.shared_bits |= _mark_sorted(bloom, pairs[:, 0], probes, shared)
+            self.shared_bits |= _mark_sorted(bloom, pairs[:, 0], probes, shared)
             at += len(pairs)
         if at != self.first + self.count:
             raise RuntimeError(f"a half of {self.count} pairs wrote {at - self.first}")
@@ -292,34 +285,41 @@ class _Half:
 
 
 def _gathered(
-    keys: np.ndarray, wins: np.ndarray, sign: int, order: np.ndarray | None
+    ordered: np.ndarray, order: np.ndarray, wins: np.ndarray, per: int
 ) -> Iterator[np.ndarray]:
-    """The pairs of one key sign (-1: negative) in sorted order, `_WRITE_CHUNK` at a time.
+    """Pairs in sorted order, `_WRITE_CHUNK` at a time, as (n, 2) arrays.
 
-    `order`, their positions in sorted order, or None to find and sort them here.
+    `ordered` holds the sorted keys, `order` their positions; pair i's window
+    is `wins[i // per]`.
     """
-    if order is None:
-        which = np.flatnonzero(keys < 0 if sign < 0 else keys >= 0)
-        order = which[_stable_order(keys[which])]
-    chunk = np.empty((min(_WRITE_CHUNK, len(order)), 2), dtype="<i8")
+    size = min(_WRITE_CHUNK, len(order))
+    chunk = np.empty((size, 2), dtype="<i8")
+    at_window = np.empty(size, dtype=np.int64) if per > 1 else None
     for at in range(0, len(order), _WRITE_CHUNK):
         part = order[at : at + _WRITE_CHUNK]
         pairs = chunk[: len(part)]
-        # Gathered straight into the columns: `pairs[:, 0] = keys[part]` made
-        # and copied a temporary (2.7 M pairs: 0.10-0.11 s against 0.11-0.14).
-        np.take(keys, part, out=pairs[:, 0], mode="clip")
+        pairs[:, 0] = ordered[at : at + len(part)]
+        if at_window is not None:
+            part = np.floor_divide(part, per, out=at_window[: len(part)])
+        # Gathered straight into the column: `pairs[:, 1] = wins[part]` made
+        # and copied a temporary.
         np.take(wins, part, out=pairs[:, 1], mode="clip")
         yield pairs
 
 
-def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool = False) -> str:
+def write_segment(
+    path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool = False, per: int = 1
+) -> str:
     """Write pairs (sorted here) to a new file, flushed to disk; its digest.
 
-    A `light` segment has a filter of `LIGHT_PROBES` probes: cheaper to build,
-    for a segment that is soon merged into another. Segments of
-    `_THREADED_PAIRS` pairs or more are written by two threads, which sort and
-    write the negative and the other keys (numpy, zlib and the writes release
-    the GIL). The file is the same either way.
+    Pair i is `keys[i]` and `wins[i // per]`: a write's windows each hold one
+    key per band, and their window ids need not be repeated for each (at
+    2.7 M pairs a gather from the repeated ids took 17 ms, from the windows'
+    own 4 ms). A `light` segment has a filter of `LIGHT_PROBES` probes:
+    cheaper to build, for a segment that is soon merged into another.
+    Segments of `_THREADED_PAIRS` pairs or more are written by two threads,
+    which sort and write the negative and the other keys (numpy, zlib and the
+    writes release the GIL). The file is the same either way.
     """
     # Columns of an array of pairs (merges read them so) are used in place.
     keys = np.asarray(keys, dtype=np.int64)
@@ -330,16 +330,12 @@ def write_segment(path: str, keys: np.ndarray, wins: np.ndarray, *, light: bool 
     # A run's commits of 32 M pairs (light) took one thread 8 s while its
     # workers, 1-2 s ahead, waited.
     threaded = len(keys) >= _THREADED_PAIRS and 0 < count < len(keys)
-    order = None if threaded else _stable_order(keys)
-    low = None if order is None else order[:count]
-    high = None if order is None else order[count:]
-    halves = [
-        _Half(0, count, lambda: _gathered(keys, wins, -1, low)),
-        _Half(count, len(keys) - count, lambda: _gathered(keys, wins, 1, high)),
-    ]
-    if not threaded:
-        _mark(bloom, keys, probes)
-    return _write_file(path, halves, bloom, probes, threaded=threaded, marked=not threaded)
+
+    def chunks(sign: int) -> Callable[[], Iterator[np.ndarray]]:
+        return lambda: _gathered(*_sorted_half(keys, sign), wins, per)
+
+    halves = [_Half(0, count, chunks(-1)), _Half(count, len(keys) - count, chunks(1))]
+    return _write_file(path, halves, bloom, probes, threaded=threaded)
 
 
 def _write_file(
@@ -349,12 +345,10 @@ def _write_file(
     probes: int,
     *,
     threaded: bool,
-    marked: bool,
 ) -> str:
     """Write a segment from its two halves, flushed to disk; its digest.
 
-    The halves mark the filter as they write unless it is `marked` already;
-    they write in two threads if `threaded`.
+    The halves mark the filter as they write, in two threads if `threaded`.
     """
     pairs = sum(h.count for h in halves)
     block = block_pairs(pairs)
@@ -364,20 +358,19 @@ def _write_file(
     sync = _EarlySync(fd) if pairs >= _EARLY_SYNC_PAIRS else None
     try:
         work = [h for h in halves if h.count]
-        mark = 0 if marked else probes
         if threaded and len(work) > 1:
             # writers only: 5 ms a check need not pay
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=2) as pool:
                 writes = [
-                    pool.submit(h.write, fd, pairs_at, block, bloom, mark, sync) for h in work
+                    pool.submit(h.write, fd, pairs_at, block, bloom, probes, sync) for h in work
                 ]
                 for done in writes:
                     done.result()
         else:
             for h in work:
-                h.write(fd, pairs_at, block, bloom, mark, sync)
+                h.write(fd, pairs_at, block, bloom, probes, sync)
         if len(bloom):
             bloom[len(bloom) // 2] |= np.uint64(halves[0].shared_bits | halves[1].shared_bits)
         fence = np.concatenate([h.fence for h in halves]).astype("<i8")
@@ -897,7 +890,7 @@ def write_merged(
         _Half(counts[0], counts[1], chunks(ranges[1])),
     ]
     threaded = total >= _THREADED_PAIRS
-    return _write_file(path, halves, bloom, probes, threaded=threaded, marked=False), total
+    return _write_file(path, halves, bloom, probes, threaded=threaded), total
 
 
 def _merge_ranges(segments: Sequence[Segment], chunk: int) -> list[np.ndarray]:
