@@ -264,13 +264,16 @@ class _Walk:
         imported, import_parents = self.imported, spec.import_parents
         binders = spec.binders
         kinds = _KINDS.setdefault(spec.name, {})
+        # An ASCII input's tokens are cut from its string: no decode per token.
+        text = data.decode("ascii") if data.isascii() else None
         cursor = root.walk()
-        parents: list[str] = []
+        parents: list[str] = [""]  # the root's parent, so that a leaf always has one
         previous = ""
         while True:
             node = cursor.node
-            known = kinds.get(node.kind_id)
-            if known is None:
+            try:
+                known = kinds[node.kind_id]
+            except KeyError:  # a kind's first node
                 known = kinds[node.kind_id] = _kind(node, spec)
             category, ntype, binds, is_local = known
             descend = False
@@ -286,9 +289,12 @@ class _Walk:
                 pass
             elif category == _OTHER:
                 if start >= cut:
-                    tok = data[start:end].decode("utf-8", "replace")
+                    if text is not None:
+                        tok = text[start:end]
+                    else:
+                        tok = data[start:end].decode("utf-8", "replace")
                     if tok not in DROPPED:
-                        parent = parents[-1] if parents else ""
+                        parent = parents[-1]
                         if parent in import_parents:
                             imported.add(tok)
                         if is_local:
