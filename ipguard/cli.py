@@ -19,7 +19,7 @@ import click
 from ._version import __version__
 from .config import Policy
 from .errors import IndexNotFoundError, IpguardError, LimitExceededError
-from .guard import DEFAULT_CHECKPOINT_SECONDS, Guard, keep_heap_slack
+from .guard import DEFAULT_CHECKPOINT_SECONDS, Guard, tune_memory_for_indexing
 from .ingest import DEFAULT_MAX_FILE_BYTES, classify, read_input
 from .model import Match
 from .report import CheckedFile, line_col, source_lines
@@ -194,7 +194,7 @@ def index_cmd(
     created if it does not exist.
     """
     config = _settings(config_path, index=index_path)
-    keep_heap_slack()  # this process indexes, and it is the CLI's own
+    tune_memory_for_indexing()  # this process indexes, and it is the CLI's own
     guard = _open(_index_of(config), create=True)
     show_bar = sys.stderr.isatty() and fmt == "text"
     bar = (

@@ -72,3 +72,27 @@ def test_a_check_does_not_import_numpy_ma(tmp_path) -> None:  # type: ignore[no-
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_indexing_from_the_cli_turns_numpy_huge_pages_off_and_the_library_leaves_them(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    # Process-wide allocator settings are the CLI's to choose (and its
+    # workers'); a program that indexes through the library keeps its own.
+    (tmp_path / "a.py").write_text("def f(a):\n    return a + 1\n")
+    script = (
+        "try:\n"
+        "    from numpy._core.multiarray import _set_madvise_hugepage as advice\n"
+        "except ImportError:\n"
+        "    from numpy.core.multiarray import _set_madvise_hugepage as advice\n"
+        "from ipguard import Guard\n"
+        "from ipguard.cli import main\n"
+        f"with Guard.open({str(tmp_path / 'lib.db')!r}, create=True) as g:\n"
+        f"    g.index_paths([{str(tmp_path)!r}])\n"
+        "library = advice(True)\n"
+        f"code = main(['index', '--index', {str(tmp_path / 'cli.db')!r}, "
+        f"{str(tmp_path / 'a.py')!r}])\n"
+        "print(library, advice(True), code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-3:] == ["True", "False", "0"]
