@@ -73,8 +73,14 @@ def _reference_segment(keys: np.ndarray, wins: np.ndarray, light: bool) -> bytes
     block = segments.block_pairs(len(keys))
     fence = keys[order[::block]].astype("<i8")
     bloom = np.zeros(size // 8, dtype="<u8")
-    word, mask = segments._word_masks(keys, len(bloom), probes)
-    np.bitwise_or.at(bloom, word, mask)
+    # A key's word and probe bits, a bit at a time (`_word_masks` looks two up at once).
+    x = keys.view(np.uint64)
+    word = ((x >> np.uint64(32)) * np.uint64(len(bloom))) >> np.uint64(32)
+    mixed = x * segments._MIX2
+    mask = np.zeros(len(x), dtype=np.uint64)
+    for probe in range(1, probes + 1):
+        mask |= np.uint64(1) << ((mixed >> np.uint64(64 - 6 * probe)) & np.uint64(63))
+    np.bitwise_or.at(bloom, word.astype(np.int64), mask)
     pairs = np.stack([keys[order], wins[order]], axis=1).astype("<i8")
     header = segments._HEADER.pack(segments.MAGIC, len(keys), block, len(fence), size, probes)
     return header + fence.tobytes() + bloom.tobytes() + pairs.tobytes()
@@ -794,3 +800,19 @@ def test_a_segment_of_windows_of_several_keys_is_that_of_their_pairs(
     per_pair = write_segment(str(tmp_path / "pairs.seg"), keys, np.repeat(wins, 3))
     assert per_window == per_pair
     assert (tmp_path / "per.seg").read_bytes() == (tmp_path / "pairs.seg").read_bytes()
+
+
+@pytest.mark.parametrize("probes", range(1, 9))
+def test_filter_words_and_probe_bits_are_those_of_six_bit_slices(probes: int) -> None:
+    # Large segments' filters have 2 or 3 probes (the filter's size is capped).
+    rng = np.random.default_rng(probes)
+    keys = rng.integers(-(2**63), 2**63 - 1, 5000, dtype=np.int64)
+    x = keys.view(np.uint64)
+    words = 77_777
+    mixed = x * segments._MIX2
+    expected = np.zeros(len(x), dtype=np.uint64)
+    for probe in range(1, probes + 1):
+        expected |= np.uint64(1) << ((mixed >> np.uint64(64 - 6 * probe)) & np.uint64(63))
+    word, mask = segments._word_masks(keys, words, probes)
+    assert np.array_equal(word, (((x >> np.uint64(32)) * np.uint64(words)) >> np.uint64(32)))
+    assert np.array_equal(mask, expected)
