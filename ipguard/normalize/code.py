@@ -228,6 +228,16 @@ def _kind(node: Any, spec: LanguageSpec) -> tuple[int, str, bool, bool]:
     return category, ntype, ntype in spec.binders, ntype in spec.local_identifiers
 
 
+class _DecodedSlices:
+    """Slices of UTF-8 bytes as strings (invalid bytes replaced), as a str's slices are."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __getitem__(self, span: slice) -> str:
+        return self.data[span].decode("utf-8", "replace")
+
+
 class _Walk:
     """One pass over a parse tree, collecting what normalization needs.
 
@@ -264,8 +274,9 @@ class _Walk:
         imported, import_parents = self.imported, spec.import_parents
         binders = spec.binders
         kinds = _KINDS.setdefault(spec.name, {})
-        # An ASCII input's tokens are cut from its string: no decode per token.
-        text = data.decode("ascii") if data.isascii() else None
+        # Tokens are cut from the input's string when it is ASCII (most are):
+        # no decode per token.
+        source: Any = data.decode("ascii") if data.isascii() else _DecodedSlices(data)
         cursor = root.walk()
         parents: list[str] = [""]  # the root's parent, so that a leaf always has one
         previous = ""
@@ -276,23 +287,17 @@ class _Walk:
             except KeyError:  # a kind's first node
                 known = kinds[node.kind_id] = _kind(node, spec)
             category, ntype, binds, is_local = known
-            descend = False
             if binds:
                 _collect_bound(node, binders[ntype], spec, data, self.bound)
-            # An inner node: its extent is not needed (an empty one has only
-            # empty leaves, which are skipped below). On a leaf the move fails.
-            if category == _OTHER and cursor.goto_first_child():
-                parents.append(ntype)
-                continue
-            start, end = node.start_byte, node.end_byte
-            if start == end:
-                pass
-            elif category == _OTHER:
-                if start >= cut:
-                    if text is not None:
-                        tok = text[start:end]
-                    else:
-                        tok = data[start:end].decode("utf-8", "replace")
+            if category == _OTHER:
+                # An inner node: its extent is not needed (an empty one has
+                # only empty leaves, which are skipped). On a leaf the move fails.
+                if cursor.goto_first_child():
+                    parents.append(ntype)
+                    continue
+                start, end = node.start_byte, node.end_byte
+                if start != end and start >= cut:
+                    tok = source[start:end]
                     if tok not in DROPPED:
                         parent = parents[-1]
                         if parent in import_parents:
@@ -302,26 +307,29 @@ class _Walk:
                         previous = tok
                         tokens.append(tok)
                         spans += (start, end)
-            elif category == _ERROR:
-                self.error_bytes += end - start
-                descend = True
-            elif start < cut:
-                pass
-            elif category == _COMMENT:
-                prose += (start, end)
-            elif category == _STRING:
-                if self._is_docstring(node, parents):
-                    prose += (start, end)
-                else:
-                    self.strings.append(len(tokens))
-                    tokens.append(STRING)
-                    spans += (start, end)
             else:
-                tokens.append(NUMBER)
-                spans += (start, end)
-            if descend and cursor.goto_first_child():
-                parents.append(ntype)
-                continue
+                start, end = node.start_byte, node.end_byte
+                if start == end:
+                    pass
+                elif category == _ERROR:
+                    self.error_bytes += end - start
+                    if cursor.goto_first_child():
+                        parents.append(ntype)
+                        continue
+                elif start < cut:
+                    pass
+                elif category == _COMMENT:
+                    prose += (start, end)
+                elif category == _STRING:
+                    if self._is_docstring(node, parents):
+                        prose += (start, end)
+                    else:
+                        self.strings.append(len(tokens))
+                        tokens.append(STRING)
+                        spans += (start, end)
+                else:
+                    tokens.append(NUMBER)
+                    spans += (start, end)
             while not cursor.goto_next_sibling():
                 if not cursor.goto_parent():
                     return
