@@ -40,10 +40,13 @@ def test_segment_order_equals_a_stable_argsort(values: list[int], base: int, sha
 def _assert_halves_sorted_stably(keys: np.ndarray) -> None:
     expected = np.argsort(keys, kind="stable")
     negative = int(np.count_nonzero(keys < 0))
-    for sign, part in ((-1, expected[:negative]), (1, expected[negative:])):
-        ordered, order = _sorted_half(keys, sign)
-        assert np.array_equal(order, part)
-        assert np.array_equal(ordered, keys[part])
+    for chunk in (segments._TAG_CHUNK, 7):  # and chunks that end between neighbours
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(segments, "_TAG_CHUNK", chunk)
+            for sign, part in ((-1, expected[:negative]), (1, expected[negative:])):
+                ordered, order = _sorted_half(keys, sign)
+                assert np.array_equal(order, part)
+                assert np.array_equal(ordered, keys[part])
 
 
 def test_a_segment_written_in_chunks_is_the_segment_written_at_once(

@@ -158,6 +158,8 @@ def _filter_shape(pairs: int, max_probes: int = MAX_PROBES) -> tuple[int, int]:
     return size, max(min(max_probes, LIGHT_PROBES + 1), min(max_probes, probes))
 
 
+#: Keys a sort's tags and neighbour checks take at once (512 KB temporaries).
+_TAG_CHUNK = 1 << 16
 #: Pairs gathered into sorted order and written at once (16 MB).
 _WRITE_CHUNK = 1 << 20
 #: Keys whose words and masks are computed at once: their temporaries (128 KB
@@ -207,23 +209,31 @@ def _sorted_half(keys: np.ndarray, sign: int) -> tuple[np.ndarray, np.ndarray]:
     sorted keys through the permutation, and the pairs of keys sharing high
     bits, took more than the sorts; see `_fix_shared_high_bits`).
     """
-    which = np.flatnonzero(keys < 0 if sign < 0 else keys >= 0)
-    mine = keys[which]
+    order = np.flatnonzero(keys < 0 if sign < 0 else keys >= 0)
+    mine = keys[order]
     low = np.int64((1 << max(len(keys) - 1, 1).bit_length()) - 1)
-    order = mine & ~low
-    order |= which
+    # The positions become the tagged values in place, a chunk at a time:
+    # fresh memory is slow to fault in here (see tune_memory_for_indexing),
+    # and a third array of the half's size cost more than the chunks' loop.
+    scratch = np.empty(min(len(mine), _TAG_CHUNK), dtype=np.int64)
+    for at in range(0, len(mine), _TAG_CHUNK):
+        part = mine[at : at + _TAG_CHUNK]
+        order[at : at + len(part)] |= np.bitwise_and(part, ~low, out=scratch[: len(part)])
     order.sort()
     order &= low
     mine.sort()
-    if len(mine) > 1:
-        # Neighbours that differ only in the low bits (their xor, of one sign,
-        # is in 1..low) were ordered by position, not by key. (In the
-        # positions' buffer: fresh memory is slow to fault in here.)
-        apart = np.bitwise_xor(mine[1:], mine[:-1], out=which[:-1])
+    # Neighbours that differ only in the low bits (their xor, of one sign, is
+    # in 1..low) were ordered by position, not by key.
+    links = []
+    for at in range(0, len(mine) - 1, _TAG_CHUNK):
+        part = mine[at + 1 : at + 1 + _TAG_CHUNK]
+        apart = np.bitwise_xor(part, mine[at : at + len(part)], out=scratch[: len(part)])
         apart -= 1
-        links = np.flatnonzero(apart.view(np.uint64) < np.uint64(low))
-        if len(links):
-            _fix_shared_high_bits(keys, mine, order, low, links)
+        found = np.flatnonzero(apart.view(np.uint64) < np.uint64(low))
+        if len(found):
+            links.append(found + at)
+    if links:
+        _fix_shared_high_bits(keys, mine, order, low, np.concatenate(links))
     return mine, order
 
 
