@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -70,8 +72,27 @@ def machine_pace() -> float:
     return round(time.perf_counter() - started, 2)
 
 
-def run_cli(*args: str, cwd: str | None = None) -> tuple[float, int, int, str]:
-    """Wall seconds, own and children's peak RSS (KB), stdout of one CLI run."""
+class CliRun(NamedTuple):
+    """One CLI run: wall seconds, own and workers' peak RSS (KB), stdout, CPU seconds."""
+
+    wall: float
+    own_kb: int
+    kids_kb: int
+    stdout: str
+    #: User and system time of the CLI process and its workers (they are its
+    #: children, waited for): what "per core" divides by, where wall time on
+    #: two CPUs would not say how much of them a run used.
+    cpu_s: float
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cli(*args: str, cwd: str | None = None) -> CliRun:
+    """Run the CLI in a fresh interpreter (the checkout's ipguard) and measure it."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     # The checkout's ipguard, whatever the working folder.
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -86,7 +107,7 @@ def run_cli(*args: str, cwd: str | None = None) -> tuple[float, int, int, str]:
     if proc.returncode not in (0, 1):
         raise SystemExit(f"ipguard {' '.join(args)} failed: {proc.stderr[-2000:]}")
     own, kids = (int(x) for x in proc.stderr.strip().splitlines()[-1].split()[1:3])
-    return wall, own, kids, proc.stdout
+    return CliRun(wall, own, kids, proc.stdout, _children_cpu() - cpu_before)
 
 
 def fresh(path: Path) -> Path:
@@ -396,7 +417,8 @@ def synthetic(results: dict, windows: int, name: str) -> tuple[Path, list[tuple[
             old.unlink()
         marker.write_text("")
     index = fresh(CACHE / f"synthetic-{name}.ipguard.db")
-    wall, own, kids, _ = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
+    build = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
+    source = sum(p.stat().st_size for p in folder.glob("*.txt"))
     with Guard.open(str(index)) as guard:
         stats = guard.stats()
     texts = sorted(folder.glob("*.txt"))
@@ -417,9 +439,14 @@ def synthetic(results: dict, windows: int, name: str) -> tuple[Path, list[tuple[
     results[f"W3_{name}"] = {
         "documents": stats.documents,
         "windows": stats.windows,
-        "build_s": round(wall, 1),
+        "build_s": round(build.wall, 1),
+        "source_MB": round(source / 1e6, 1),
+        # --jobs 2 on two CPUs: per core, as the target counts it.
+        "MB_per_s_per_core": round(source / build.wall / 2 / 1e6, 2),
+        "build_cpu_s": round(build.cpu_s, 1),
+        "MB_per_cpu_s": round(source / build.cpu_s / 1e6, 2),
         "bytes_per_window": round(stats.bytes_on_disk / max(stats.windows, 1), 1),
-        "index_rss_mb": round(max(own, kids) / 1024, 1),
+        "index_rss_mb": round(max(build.own_kb, build.kids_kb) / 1024, 1),
         **latency,
     }
     return index, outs
@@ -433,14 +460,14 @@ def added_to(results: dict, index: Path, outs: list[tuple[str, bool]], added: st
     hold for an index of several segments too.
     """
     folder = CACHE / f"synthetic-{added}"
-    wall, own, kids, _ = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
+    run = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
     with Guard.open(str(index)) as guard:
         stats = guard.stats()
     results[f"W3_plus_{added}"] = {
         "windows": stats.windows,
-        "add_s": round(wall, 1),
+        "add_s": round(run.wall, 1),
         "segment_files_after": len(list(Path(f"{index}.bands").glob("*.seg"))),
-        "index_rss_mb": round(max(own, kids) / 1024, 1),
+        "index_rss_mb": round(max(run.own_kb, run.kids_kb) / 1024, 1),
         **check_latency(index, outs),
     }
 
@@ -470,13 +497,13 @@ def main() -> int:
     # Three builds each, jobs 1 and 2 taking turns, and the median: one run
     # moved by 10-30% with the rest of this shared machine, and a ratio of two
     # single runs twice that.
-    runs: dict[int, list[tuple[float, int, int]]] = {1: [], 2: []}
+    runs: dict[int, list[CliRun]] = {1: [], 2: []}
     ceiling: list[float] = []
     for _ in range(3):
         ceiling += two_process_ceiling(3)
         for jobs in (1, 2):
             index = fresh(CACHE / f"stdlib-j{jobs}.ipguard.db")
-            wall, own, kids, out = run_cli(
+            run = run_cli(
                 "index",
                 "--index",
                 str(index),
@@ -487,20 +514,24 @@ def main() -> int:
                 "json",
                 str(STDLIB),
             )
-            runs[jobs].append((wall, max(own, kids), json.loads(out)["windows"]))
+            runs[jobs].append(run)
     for jobs, done in runs.items():
-        wall = statistics.median(w for w, _, _ in done)
+        wall = statistics.median(r.wall for r in done)
+        cpu = statistics.median(r.cpu_s for r in done)
         w1[f"jobs{jobs}"] = {
             "seconds": round(wall, 2),
-            "runs_s": [round(w, 2) for w, _, _ in done],
+            "runs_s": [round(r.wall, 2) for r in done],
             "MB_per_s": round(size / wall / 1e6, 2),
-            "windows_per_s": round(done[0][2] / wall),
-            "peak_rss_mb": round(max(r for _, r, _ in done) / 1024, 1),
+            "MB_per_s_per_core": round(size / wall / jobs / 1e6, 2),
+            "cpu_s": round(cpu, 2),
+            "MB_per_cpu_s": round(size / cpu / 1e6, 2),
+            "windows_per_s": round(json.loads(done[0].stdout)["windows"] / wall),
+            "peak_rss_mb": round(max(max(r.own_kb, r.kids_kb) for r in done) / 1024, 1),
         }
     index = CACHE / "stdlib-j1.ipguard.db"
     # Median of three: one run of a third of a second moves with the machine.
     again = statistics.median(
-        run_cli("index", "--index", str(index), *excludes, str(STDLIB))[0] for _ in range(3)
+        run_cli("index", "--index", str(index), *excludes, str(STDLIB)).wall for _ in range(3)
     )
     with Guard.open(str(index)) as guard:
         stats = guard.stats()
@@ -532,7 +563,7 @@ def main() -> int:
         sample = Path(project) / "one-output.md"
         sample.write_text(outputs_for(sources, 1, random.Random(6))[0][0])
         colds = [
-            run_cli("check", "--index", str(index.resolve()), sample.name, cwd=project)[0]
+            run_cli("check", "--index", str(index.resolve()), sample.name, cwd=project).wall
             for _ in range(5)
         ]
     results["W4_cold_check_s"] = round(statistics.median(colds), 3)
