@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
+from . import _process  # noqa: F401  (first: it sets up the process before numpy loads)
 from ._version import __version__
 from .config import Policy
 from .errors import IndexNotFoundError, IpguardError, LimitExceededError

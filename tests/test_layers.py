@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -96,3 +97,27 @@ def test_indexing_from_the_cli_turns_numpy_huge_pages_off_and_the_library_leaves
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-3:] == ["True", "False", "0"]
+
+
+def test_the_cli_process_starts_no_blas_threads_and_the_package_imports_no_numpy() -> None:
+    # ipguard makes no BLAS calls; OpenBLAS's idle threads spun 0.1 s of CPU
+    # in every CLI run. The package defers numpy so that the CLI can say so first.
+    script = (
+        "import os, sys\n"
+        "import ipguard\n"
+        "before = 'numpy' in sys.modules\n"
+        "import ipguard.cli\n"
+        "print(before, 'numpy' in sys.modules, os.environ.get('OPENBLAS_NUM_THREADS'),"
+        " len(os.listdir('/proc/self/task')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split() == ["False", "True", "1", "1"]
+    # A user's own setting is kept.
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split()[2] == "2"
