@@ -300,7 +300,11 @@ def test_broken_indexes_exit_2_with_one_line_and_verify_explains(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_parallel_indexing_builds_the_same_index(tmp_path: Path) -> None:
+@pytest.mark.parametrize("checkpoint", ["30", "0"])
+def test_parallel_indexing_builds_the_same_index(tmp_path: Path, checkpoint: str) -> None:
+    # With --checkpoint 0 every document is a write, after which the workers'
+    # shared memory of the keys written is given back: keys still to be
+    # written must be untouched by it.
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 40)
     one = tmp_path / "one.ipguard.db"
@@ -309,7 +313,17 @@ def test_parallel_indexing_builds_the_same_index(tmp_path: Path) -> None:
     copy_index(one, two)  # same manifest and token key
     for path, jobs in ((one, "1"), (two, "2")):
         result = CliRunner().invoke(
-            cli, ["index", "--index", str(path), "--jobs", jobs, str(corpus)]
+            cli,
+            [
+                "index",
+                "--index",
+                str(path),
+                "--jobs",
+                jobs,
+                "--checkpoint",
+                checkpoint,
+                str(corpus),
+            ],
         )
         assert result.exit_code == 0, result.output
     assert _dump(one) == _dump(two)

@@ -141,3 +141,91 @@ def test_partial_copy_without_its_signature_is_blocked(guard: Guard, language: s
         if end > len(head)
     )
     assert covered >= 0.8 * len("\n".join(body)), covered
+
+
+def _prepared(text: str, source: str):  # type: ignore[no-untyped-def]
+    from ipguard.config import IndexConfig
+    from ipguard.guard import DocumentPreparer
+    from ipguard.model import Document
+
+    record = DocumentPreparer(IndexConfig(), bytes(32), 1_000_000)(
+        Document(source=source, text=text, kind="text")
+    )
+    assert sum(c.keys.size for c in record.channels) * 8 > 3 * 4096  # over several pages
+    return record
+
+
+def _key_arena(jobs: int = 2):  # type: ignore[no-untyped-def]
+    import multiprocessing
+
+    from ipguard.guard import _KeyArena
+
+    arena = _KeyArena(jobs, multiprocessing.get_context("fork"))
+    arena.take_slot()
+    return arena
+
+
+def test_keys_shipped_through_the_arena_arrive_whole_and_the_pickle_without_them() -> None:
+    import pickle
+
+    from ipguard.guard import _Shipped
+
+    record = _prepared(PROTECTED_PROSE * 20, "a.txt")
+    arena = _key_arena()
+    shipped = arena.ship(record)
+    assert isinstance(shipped, _Shipped)
+    sent = pickle.dumps(shipped)
+    keys_bytes = sum(c.keys.nbytes for c in record.channels)
+    assert len(sent) < len(pickle.dumps(record)) - 0.9 * keys_bytes
+    received = arena.receive(pickle.loads(sent))
+    for got, want in zip(received.channels, record.channels, strict=True):
+        assert got.keys.shape == want.keys.shape
+        assert (got.keys == want.keys).all()
+        assert (got.ids == want.ids).all()
+    arena.close()
+
+
+def test_releasing_the_arena_keeps_the_keys_not_yet_received() -> None:
+    first = _prepared(PROTECTED_PROSE * 20, "a.txt")
+    second = _prepared(PROTECTED_PROSE.upper() * 21, "b.txt")
+    arena = _key_arena()
+    shipped = [arena.ship(first), arena.ship(second)]
+    early = arena.receive(shipped[0])
+    arena.release()  # the first record is written: its whole pages go back
+    assert not early.channels[0].keys.ravel()[:512].any()
+    late = arena.receive(shipped[1])
+    for got, want in zip(late.channels, second.channels, strict=True):
+        assert (got.keys == want.keys).all()
+    arena.close()
+
+
+def test_keys_that_do_not_fit_the_arena_go_with_the_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ipguard.guard as guard_module
+
+    monkeypatch.setattr(guard_module, "ARENA_SLICE", 8192)
+    record = _prepared(PROTECTED_PROSE * 20, "a.txt")
+    arena = _key_arena()
+    assert arena.ship(record) is record
+    arena.close()
+
+
+def test_a_worker_beyond_the_arenas_slices_sends_its_keys_with_the_record() -> None:
+    record = _prepared(PROTECTED_PROSE * 20, "a.txt")
+    arena = _key_arena(jobs=1)
+    arena.take_slot()  # a second worker for one slice
+    assert arena.ship(record) is record
+    arena.close()
+
+
+def test_without_a_way_to_give_pages_back_there_is_no_arena(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mmap
+
+    from ipguard.guard import _KeyArena
+
+    assert _KeyArena.create(2) is not None
+    monkeypatch.delattr(mmap, "MADV_REMOVE")
+    assert _KeyArena.create(2) is None
