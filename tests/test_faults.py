@@ -329,6 +329,28 @@ def test_parallel_indexing_builds_the_same_index(tmp_path: Path, checkpoint: str
     assert _dump(one) == _dump(two)
 
 
+def test_parallel_indexing_without_shared_memory_sends_records_through_the_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipguard.guard import _KeyArena
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 12)
+    one = tmp_path / "one.ipguard.db"
+    Guard.open(str(one), create=True).close()
+    two = tmp_path / "two.ipguard.db"
+    copy_index(one, two)
+    assert CliRunner().invoke(cli, ["index", "--index", str(one), str(corpus)]).exit_code == 0
+
+    def refused(*args: object, **kwargs: object) -> None:  # its mmap, under strict overcommit
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(_KeyArena, "__init__", refused)
+    result = CliRunner().invoke(cli, ["index", "--index", str(two), "--jobs", "2", str(corpus)])
+    assert result.exit_code == 0, result.output
+    assert _dump(one) == _dump(two)
+
+
 def test_a_worker_killed_mid_run_fails_it_and_keeps_what_was_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
