@@ -289,7 +289,7 @@ def _prepared_in_workers(
     preparer: DocumentPreparer,
     docs: Iterator[Document],
     jobs: int,
-    arena: _KeyArena | None = None,
+    arenas: list[_KeyArena] | None = None,
 ) -> Iterator[DocumentRecord | Skipped]:
     """`map(preparer, docs)` in `jobs` worker processes, in input order.
 
@@ -298,8 +298,9 @@ def _prepared_in_workers(
     1.1 s of the writing process's CPU while 1 M text windows were prepared
     (per-thread CPU times; py-spy showed it polling). The executor's one
     thread reads each result as it comes. A worker that dies (killed, out of
-    memory) fails the run instead of hanging it. With an `arena`, the workers
-    hand over their records' keys through it.
+    memory) fails the run instead of hanging it. Given a list `arenas`, the
+    workers hand over their records' keys through a `_KeyArena`, added to it
+    when they start (the caller releases and closes it).
     """
     tasks = _tasks(docs)
     first = next(tasks, None)
@@ -309,6 +310,9 @@ def _prepared_in_workers(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    arena = _KeyArena.create(jobs) if arenas is not None else None
+    if arena is not None and arenas is not None:
+        arenas.append(arena)
     executor = ProcessPoolExecutor(
         jobs,
         mp_context=multiprocessing.get_context("fork"),
@@ -563,9 +567,9 @@ class Guard:
                 yield item
 
         preparer = DocumentPreparer(self.index.config, self.index.hasher.key, max_tokens)
-        arena = _KeyArena.create(jobs) if jobs > 1 else None
+        arenas: list[_KeyArena] = []  # made when workers start (nothing changed: none)
         results: Iterator[DocumentRecord | Skipped] = (
-            _prepared_in_workers(preparer, work(), jobs, arena)
+            _prepared_in_workers(preparer, work(), jobs, arenas)
             if jobs > 1
             else map(preparer, work())
         )
@@ -598,7 +602,7 @@ class Guard:
                     ):
                         self.index.write(adds, removes)
                         adds, removes, batch_pairs = [], [], 0
-                        if arena is not None:
+                        for arena in arenas:
                             arena.release()  # what was read is written
                         committed = time.monotonic()
                 if adds or removes:
@@ -608,7 +612,7 @@ class Guard:
         finally:
             if isinstance(results, Generator):
                 results.close()  # stops the workers, if the run failed
-            if arena is not None:
+            for arena in arenas:
                 arena.close()
         return IndexReport(
             added, replaced, counts["unchanged"], windows, counts["read"], tuple(skipped)
