@@ -349,6 +349,62 @@ def _prepared_in_workers(
     executor.shutdown()
 
 
+#: Address space for the band keys a one-process run holds before it writes
+#: them (`_RunKeys`): more than a batch of `FLUSH_PAIRS` and the largest
+#: document's keys; reserved, allocated only as used.
+RUN_KEYS_BYTES = 1 << 31
+
+
+class _RunKeys:
+    """The band keys of the records a one-process run holds, end to end in one buffer.
+
+    The write then takes them as they lie (`stores.sqlite._joined`), where it
+    copied every record's keys into one array: 1 M text windows' keys are
+    168 MB, and fresh memory is slow to fault in on this project's benchmark
+    machine (see `tune_memory_for_indexing`). The buffer's pages are used
+    again by the next batch (`reset`).
+    """
+
+    def __init__(self) -> None:
+        self.map = mmap.mmap(-1, RUN_KEYS_BYTES, flags=mmap.MAP_PRIVATE | _MAP_NORESERVE)
+        self.whole = np.frombuffer(self.map, dtype=np.int64)
+        self.next = 0  # in keys
+
+    @classmethod
+    def create(cls) -> _RunKeys | None:
+        try:
+            return cls()
+        except (OSError, ValueError, OverflowError) as exc:
+            log.debug("no buffer for a run's keys (%s): each record keeps its own", exc)
+            return None
+
+    def adopt(self, result: DocumentRecord | Skipped) -> DocumentRecord | Skipped:
+        """The record with its keys moved to the buffer (as it is if they do not fit)."""
+        if not isinstance(result, DocumentRecord):
+            return result
+        at = self.next
+        channels = []
+        for channel in result.channels:
+            keys = channel.keys
+            if at + keys.size > len(self.whole):
+                return result
+            place = self.whole[at : at + keys.size].reshape(keys.shape)
+            place[...] = keys
+            channels.append(dataclasses.replace(channel, keys=place))
+            at += keys.size
+        self.next = at
+        return dataclasses.replace(result, channels=tuple(channels))
+
+    def reset(self) -> None:
+        """Start again at the buffer's start: every key adopted so far is written."""
+        self.next = 0
+
+    def close(self) -> None:
+        self.whole = np.zeros(0, dtype=np.int64)
+        with contextlib.suppress(BufferError):  # views left in records keep it mapped
+            self.map.close()
+
+
 def _as_received(result: DocumentRecord | Skipped | _Shipped) -> DocumentRecord | Skipped:
     assert not isinstance(result, _Shipped)  # shipped only through an arena
     return result
@@ -568,11 +624,14 @@ class Guard:
 
         preparer = DocumentPreparer(self.index.config, self.index.hasher.key, max_tokens)
         arenas: list[_KeyArena] = []  # made when workers start (nothing changed: none)
-        results: Iterator[DocumentRecord | Skipped] = (
-            _prepared_in_workers(preparer, work(), jobs, arenas)
-            if jobs > 1
-            else map(preparer, work())
-        )
+        run_keys = _RunKeys.create() if jobs <= 1 else None
+        results: Iterator[DocumentRecord | Skipped]
+        if jobs > 1:
+            results = _prepared_in_workers(preparer, work(), jobs, arenas)
+        elif run_keys is not None:
+            results = map(run_keys.adopt, map(preparer, work()))
+        else:
+            results = map(preparer, work())
         added = replaced = windows = batch_pairs = 0
         adds: list[DocumentRecord] = []
         removes: list[DocumentInfo] = []
@@ -604,6 +663,8 @@ class Guard:
                         adds, removes, batch_pairs = [], [], 0
                         for arena in arenas:
                             arena.release()  # what was read is written
+                        if run_keys is not None:
+                            run_keys.reset()
                         committed = time.monotonic()
                 if adds or removes:
                     self.index.write(adds, removes, last=True)
@@ -614,6 +675,8 @@ class Guard:
                 results.close()  # stops the workers, if the run failed
             for arena in arenas:
                 arena.close()
+            if run_keys is not None:
+                run_keys.close()
         return IndexReport(
             added, replaced, counts["unchanged"], windows, counts["read"], tuple(skipped)
         )

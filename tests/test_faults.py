@@ -329,26 +329,33 @@ def test_parallel_indexing_builds_the_same_index(tmp_path: Path, checkpoint: str
     assert _dump(one) == _dump(two)
 
 
-def test_parallel_indexing_without_shared_memory_sends_records_through_the_pipe(
+def test_indexing_without_its_key_buffers_builds_the_same_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ipguard.guard import _KeyArena
+    # Where the memory cannot be mapped (strict overcommit, say), workers send
+    # their records through the pipe and one process keeps each record's keys.
+    from ipguard.guard import _KeyArena, _RunKeys
 
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 12)
-    one = tmp_path / "one.ipguard.db"
-    Guard.open(str(one), create=True).close()
-    two = tmp_path / "two.ipguard.db"
-    copy_index(one, two)
-    assert CliRunner().invoke(cli, ["index", "--index", str(one), str(corpus)]).exit_code == 0
+    reference = tmp_path / "reference.ipguard.db"
+    Guard.open(str(reference), create=True).close()
+    copies = {jobs: tmp_path / f"jobs{jobs}.ipguard.db" for jobs in ("1", "2")}
+    for copy in copies.values():
+        copy_index(reference, copy)
+    assert CliRunner().invoke(cli, ["index", "--index", str(reference), str(corpus)]).exit_code == 0
 
-    def refused(*args: object, **kwargs: object) -> None:  # its mmap, under strict overcommit
+    def refused(*args: object, **kwargs: object) -> None:  # their mmap
         raise OSError(12, "Cannot allocate memory")
 
     monkeypatch.setattr(_KeyArena, "__init__", refused)
-    result = CliRunner().invoke(cli, ["index", "--index", str(two), "--jobs", "2", str(corpus)])
-    assert result.exit_code == 0, result.output
-    assert _dump(one) == _dump(two)
+    monkeypatch.setattr(_RunKeys, "__init__", refused)
+    for jobs, copy in copies.items():
+        result = CliRunner().invoke(
+            cli, ["index", "--index", str(copy), "--jobs", jobs, str(corpus)]
+        )
+        assert result.exit_code == 0, result.output
+        assert _dump(copy) == _dump(reference)
 
 
 def test_a_worker_killed_mid_run_fails_it_and_keeps_what_was_committed(

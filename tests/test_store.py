@@ -275,6 +275,64 @@ def test_band_pairs_of_a_write_are_each_windows_keys_under_its_id() -> None:
     assert list(zip(keys.tolist(), np.repeat(wins, bands).tolist(), strict=True)) == expected
 
 
+def test_keys_laid_end_to_end_in_one_array_are_joined_without_a_copy() -> None:
+    import numpy as np
+
+    from ipguard.stores.sqlite import _joined
+
+    whole = np.arange(100, dtype=np.int64)
+    adjacent = [whole[10:16].reshape(2, 3), whole[16:16], whole[16:25].reshape(3, 3)]
+    joined = _joined(adjacent)
+    assert joined.tolist() == list(range(10, 25))
+    assert np.shares_memory(joined, whole)  # a view: nothing copied
+    # A gap, another array, or a view out of order: copied, in the parts' order.
+    for parts in (
+        [whole[10:16], whole[17:20]],
+        [whole[10:16], np.arange(3, dtype=np.int64)],
+        [whole[16:20], whole[10:16]],
+        [whole[10:20:2], whole[20:22]],
+    ):
+        expected = np.concatenate([part.ravel() for part in parts]).tolist()
+        got = _joined(parts)
+        assert got.tolist() == expected
+        assert not np.shares_memory(got, whole)
+
+
+def test_a_one_process_runs_keys_lie_end_to_end_until_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from ipguard import guard as guard_module
+    from ipguard.config import IndexConfig
+    from ipguard.guard import DocumentPreparer, _RunKeys
+    from ipguard.model import Document
+    from ipguard.stores.sqlite import _joined
+
+    prepare = DocumentPreparer(IndexConfig(), bytes(32), 1_000_000)
+    records = [
+        prepare(Document(source=f"{i}.txt", text=PROTECTED_PROSE * (i + 2), kind="text"))
+        for i in range(3)
+    ]
+    run = _RunKeys()
+    adopted = [run.adopt(record) for record in records]
+    keys = _joined([c.keys for record in adopted for c in record.channels])
+    assert np.shares_memory(keys, run.whole)
+    expected = np.concatenate([c.keys.ravel() for record in records for c in record.channels])
+    assert (keys == expected).all()
+    run.reset()  # written: the next batch starts again at the buffer's start
+    again = run.adopt(records[2])
+    assert again.channels[0].keys.ctypes.data == run.whole.ctypes.data
+    assert (again.channels[0].keys == records[2].channels[0].keys).all()
+    # Keys that do not fit stay with their record.
+    held = sum(c.keys.nbytes for c in records[0].channels)
+    monkeypatch.setattr(guard_module, "RUN_KEYS_BYTES", held - 8)
+    small = _RunKeys()
+    assert small.adopt(records[0]) is records[0]
+    run.close()
+    small.close()
+
+
 def test_removals_found_by_their_keys_leave_the_index_a_full_pass_leaves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
