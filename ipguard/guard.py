@@ -194,7 +194,7 @@ class _KeyArena:
             return None
         try:
             return cls(jobs, multiprocessing.get_context("fork"))
-        except (OSError, ValueError, OverflowError) as exc:
+        except (OSError, ValueError, OverflowError, ImportError) as exc:  # ImportError: no sem_open
             log.debug("no shared memory for band keys (%s): they go through the pipe", exc)
             return None
 
