@@ -819,3 +819,27 @@ def test_filter_words_and_probe_bits_are_those_of_six_bit_slices(probes: int) ->
     word, mask = segments._word_masks(keys, words, probes)
     assert np.array_equal(word, (((x >> np.uint64(32)) * np.uint64(words)) >> np.uint64(32)))
     assert np.array_equal(mask, expected)
+
+
+def test_a_segment_written_in_small_pieces_is_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Writes are cut into pieces (large page-cache folios are slow to get on
+    # some machines); the pieces must land where the whole would have.
+    rng = np.random.default_rng(12)
+    keys = rng.integers(-(2**63), 2**63 - 1, 5000, dtype=np.int64)
+    wins = np.arange(len(keys), dtype=np.int64)
+    sizes = []
+    pwrite = os.pwrite
+    monkeypatch.setattr(
+        segments.os, "pwrite", lambda fd, data, at: sizes.append(len(data)) or pwrite(fd, data, at)
+    )
+    files = []
+    for piece in (1 << 40, 4093):
+        monkeypatch.setattr(segments, "_PWRITE_PIECE", piece)
+        sizes.clear()
+        path = tmp_path / f"s{piece}.seg"
+        digest = write_segment(str(path), keys, wins)
+        files.append((digest, path.read_bytes()))
+    assert max(sizes) == 4093
+    assert files[0] == files[1]
