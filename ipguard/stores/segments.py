@@ -392,7 +392,7 @@ def _write_file(
     pairs = sum(h.count for h in halves)
     block = block_pairs(pairs)
     fence_len = -(-pairs // block)
-    _, pairs_at, _ = _layout(pairs, fence_len, 8 * len(bloom))
+    filter_at, pairs_at, _ = _layout(pairs, fence_len, 8 * len(bloom))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     sync = _EarlySync(fd) if pairs >= _EARLY_SYNC_PAIRS else None
     try:
@@ -413,14 +413,13 @@ def _write_file(
         if len(bloom):
             bloom[len(bloom) // 2] |= np.uint64(halves[0].shared_bits | halves[1].shared_bits)
         fence = np.concatenate([h.fence for h in halves]).astype("<i8")
-        head = b"".join(
-            (
-                _HEADER.pack(MAGIC, pairs, block, fence_len, 8 * len(bloom), probes),
-                memoryview(fence).cast("B"),
-                memoryview(bloom).cast("B"),
-            )
-        )
+        # The filter (16 bits a pair) is written from where it lies, not
+        # joined to the header first: 42 MB less fresh memory for 21 M pairs.
+        head = _HEADER.pack(MAGIC, pairs, block, fence_len, 8 * len(bloom), probes)
+        head += memoryview(fence).cast("B")
+        filter_bytes = memoryview(bloom).cast("B")
         _pwrite_all(fd, memoryview(head), 0)
+        _pwrite_all(fd, filter_bytes, filter_at)
         if sync is not None:
             early, sync = sync, None  # closed here, and not again below
             early.close()
@@ -434,7 +433,7 @@ def _write_file(
             os.unlink(path)
         raise
     os.close(fd)
-    digest = zlib.crc32(head)
+    digest = zlib.crc32(filter_bytes, zlib.crc32(head))
     for h in halves:
         digest = crc32_combine(digest, h.digest, _PAIR * h.count)
     return f"crc32:{digest:08x}"
