@@ -175,14 +175,44 @@ def test_a_merged_segment_is_the_segment_of_the_pairs_laid_end_to_end(
         wins = np.concatenate([w for _, w in parts])
         kept = ~np.isin(wins >> DOC_SHIFT, dropped)
         merged = str(folder / "merged.seg")
+        # The last pass over each segment lets the page cache drop every pair
+        # it read, once, and nothing else of the file (a counting pass first
+        # would read them again). A sign whose pairs are all dropped is not read.
+        forgotten: dict[str, list[tuple[int, int]]] = {}
+        forget = Segment.forget_pairs
+
+        def recorded(self: Segment, start: int, stop: int) -> None:
+            forgotten.setdefault(self.path, []).append((start, stop))
+            forget(self, start, stop)
+
+        advised: list[tuple[int, int, int]] = []
+        advise = os.posix_fadvise
+        monkeypatch.setattr(Segment, "forget_pairs", recorded)
+        monkeypatch.setattr(
+            segments.os,
+            "posix_fadvise",
+            lambda fd, at, size, how: advised.append((fd, at, size)) or advise(fd, at, size, how),
+        )
         digest, count = segments.write_merged(merged, opened, dropped, DOC_SHIFT)
         assert count == int(kept.sum())
         if count:
+            signs_read = [bool((keys[kept] < 0).any()), bool((keys[kept] >= 0).any())]
+            for seg, (seg_keys, _) in zip(opened, parts, strict=True):
+                spans = sorted(forgotten.get(seg.path, []))
+                assert all(a[1] <= b[0] for a, b in zip(spans[:-1], spans[1:], strict=True))
+                read = signs_read[0] * int((seg_keys < 0).sum())
+                read += signs_read[1] * int((seg_keys >= 0).sum())
+                assert sum(stop - start for start, stop in spans) == read
+            files = {seg._fd: seg for seg in opened}
+            for fd, at, size in advised:
+                pairs_at = os.path.getsize(files[fd].path) - 16 * files[fd].entries
+                assert pairs_at <= at and at + size <= pairs_at + 16 * files[fd].entries
             monkeypatch.setattr(segments, "_THREADED_PAIRS", 1 << 40)
             expected = write_segment(str(folder / "whole.seg"), keys[kept], wins[kept])
             assert digest == expected == segments.file_digest(merged)
             assert Path(merged).read_bytes() == (folder / "whole.seg").read_bytes()
         else:
+            assert not forgotten
             assert not Path(merged).exists()
         for seg in opened:
             seg.close()

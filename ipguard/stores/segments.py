@@ -809,6 +809,26 @@ class Segment:
                 raise SegmentError(f"{self.path} is truncated")
             done += got
 
+    def forget_pairs(self, start: int, stop: int) -> None:
+        """Let the kernel drop pairs start..stop from its page cache: a merge has read them.
+
+        The segment is being replaced, and its pages are on disk. Pages the
+        merge's output then takes are ones just freed, not fresh memory:
+        copying 1 GB from a cached file into a new one took 2.0-2.1 s, 0.46-0.58 s
+        with each 64 MB read dropped (on this project's benchmark machine, whose
+        host backs memory when it is first touched; see `_PWRITE_PIECE`).
+        """
+        advise = getattr(os, "posix_fadvise", None)
+        if advise is None or stop <= start:
+            return
+        with contextlib.suppress(OSError):  # only a cache: nothing is lost
+            advise(
+                self._fd,
+                self._pairs_at + _PAIR * start,
+                _PAIR * (stop - start),
+                os.POSIX_FADV_DONTNEED,
+            )
+
     def chunks(self, size: int | None = None) -> Iterator[np.ndarray]:
         """Every pair in file order, `size` (`MERGE_CHUNK`) at a time, as new (n, 2) arrays."""
         size = size or MERGE_CHUNK
@@ -917,7 +937,7 @@ def write_merged(
 
     def chunks(bounds: np.ndarray) -> Callable[[], Iterator[np.ndarray]]:
         def sorted_pairs() -> Iterator[np.ndarray]:
-            for pairs in _range_pairs(segments, bounds, drop_docs, doc_shift):
+            for pairs in _range_pairs(segments, bounds, drop_docs, doc_shift, forget=True):
                 # Sorted runs, one per segment: timsort merges them.
                 yield pairs[np.argsort(pairs[:, 0], kind="stable")]
 
@@ -959,9 +979,19 @@ def _merge_ranges(segments: Sequence[Segment], chunk: int) -> list[np.ndarray]:
 
 
 def _range_pairs(
-    segments: Sequence[Segment], bounds: np.ndarray, drop_docs: np.ndarray, doc_shift: int
+    segments: Sequence[Segment],
+    bounds: np.ndarray,
+    drop_docs: np.ndarray,
+    doc_shift: int,
+    *,
+    forget: bool = False,
 ) -> Iterator[np.ndarray]:
-    """Each key range's pairs, segment after segment (unsorted), less the dropped documents."""
+    """Each key range's pairs, segment after segment (unsorted), less the dropped documents.
+
+    With `forget`, each range's pages are dropped from the page cache once
+    read (`Segment.forget_pairs`): for the merge's last pass over segments
+    it replaces.
+    """
     for r in range(bounds.shape[1] - 1):
         lo, hi = bounds[:, r].tolist(), bounds[:, r + 1].tolist()
         pairs = np.empty((sum(h - lo_ for lo_, h in zip(lo, hi, strict=True)), 2), dtype="<i8")
@@ -969,6 +999,8 @@ def _range_pairs(
         for seg, first, stop in zip(segments, lo, hi, strict=True):
             if stop > first:
                 seg.read_pairs_into(pairs[at : at + stop - first], first)
+                if forget:
+                    seg.forget_pairs(first, stop)
                 at += stop - first
         if len(drop_docs):
             pairs = pairs[~np.isin(pairs[:, 1] >> doc_shift, drop_docs)]
