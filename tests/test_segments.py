@@ -873,3 +873,37 @@ def test_a_segment_written_in_small_pieces_is_the_same_file(
         files.append((digest, path.read_bytes()))
     assert max(sizes) == 4093
     assert files[0] == files[1]
+
+
+def test_the_halves_of_a_segment_never_write_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file system serializes writes into one file; threads waiting in the
+    # kernel spun. Each write here lasts a while, so unserialized halves overlap.
+    import threading
+    import time
+
+    monkeypatch.setattr(segments, "_THREADED_PAIRS", 1)
+    monkeypatch.setattr(segments, "_WRITE_CHUNK", 500)
+    rng = np.random.default_rng(13)
+    keys = rng.integers(-(2**63), 2**63 - 1, 8000, dtype=np.int64)
+    busy, most = [0], [0]
+    count = threading.Lock()
+    pwrite = os.pwrite
+
+    def slow(fd: int, data: bytes, at: int) -> int:
+        with count:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.002)
+        try:
+            return pwrite(fd, data, at)
+        finally:
+            with count:
+                busy[0] -= 1
+
+    monkeypatch.setattr(segments.os, "pwrite", slow)
+    digest = write_segment(str(tmp_path / "s.seg"), keys, np.arange(len(keys), dtype=np.int64))
+    monkeypatch.setattr(segments.os, "pwrite", pwrite)
+    assert most[0] == 1
+    assert digest == segments.file_digest(str(tmp_path / "s.seg"))
