@@ -156,14 +156,15 @@ def read_path(path: str, options: IngestOptions) -> Iterator[Document | Skipped 
             yield Unchanged(source, size)
             return
         with open(path, "rb") as fh:
-            if ext not in _JSONL_EXTENSIONS and is_binary(fh.read(_BINARY_PROBE)):
+            head = fh.read(_BINARY_PROBE)
+            if ext not in _JSONL_EXTENSIONS and is_binary(head):
                 # Known from its first bytes: the rest is not read (the
                 # standard library's 95 binaries, 18.6 MB, were read in full
                 # on every re-index).
                 yield Skipped(source, "binary file")
                 return
-            fh.seek(0)
-            data = fh.read(options.max_file_bytes + 1)
+            # Read on, not again from the start: a pipe cannot seek.
+            data = head + fh.read(options.max_file_bytes + 1 - len(head))
     except OSError as exc:
         yield Skipped(source, f"unreadable: {exc.strerror or exc}")
         return

@@ -66,14 +66,30 @@ def test_a_binary_file_is_known_from_its_first_bytes_and_not_read_further(
             read[self.name] = read.get(self.name, 0) + len(data)
             return data
 
-        def seek(self, at: int) -> int:
-            return self.fh.seek(at)
-
     monkeypatch.setattr(ingest, "open", Counted, raising=False)
     items = {Path(i.source).name: i for i in _items(tmp_path)}
     assert isinstance(items["lib.so"], Skipped) and items["lib.so"].reason == "binary file"
     assert read["lib.so"] <= ingest._BINARY_PROBE
     assert isinstance(items["late.py"], Document) and items["late.py"].text.endswith("\x00")
+
+
+def test_a_named_pipe_is_read_to_its_end(tmp_path: Path) -> None:
+    # As from `ipguard index <(generate)`: a pipe cannot seek back.
+    import threading
+
+    fifo = tmp_path / "generated.txt"
+    os.mkfifo(fifo)
+    text = "words from a pipe " * 1000  # past the binary probe
+
+    def feed() -> None:
+        with open(fifo, "w") as fh:
+            fh.write(text)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    (doc,) = list(walk([str(fifo)], IngestOptions()))
+    writer.join()
+    assert isinstance(doc, Document) and doc.text == text
 
 
 def test_invalid_utf8_is_decoded_with_replacement(tmp_path: Path) -> None:
