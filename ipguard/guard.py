@@ -169,11 +169,12 @@ class _KeyArena:
     before the workers are forked, so all of them share it; each worker
     places its keys one after another in a slice of its own, in the order
     it prepares its tasks (the order the writing process reads them in),
-    and the writing process gives back the pages of the keys it has written
-    (`release`). CLI builds with --jobs 2, old and new taking turns (which
-    goes first switched every round), the same segments: 1 M text windows
-    2.325 -> 2.195 s (medians of twelve); the standard library 1.99 vs
-    1.98 s (of eight), its 43 MB of keys no burden to the pipe.
+    and the writing process gives back the pages of the keys it has copied
+    into its `_RunKeys` or written (`release`). CLI builds with --jobs 2,
+    old and new taking turns (which goes first switched every round), the
+    same segments: 1 M text windows 2.325 -> 2.195 s (medians of twelve);
+    the standard library 1.99 vs 1.98 s (of eight), its 43 MB of keys no
+    burden to the pipe.
     """
 
     def __init__(self, jobs: int, context: Any) -> None:
@@ -357,13 +358,17 @@ RUN_KEYS_BYTES = 1 << 31
 
 
 class _RunKeys:
-    """The band keys of the records a one-process run holds, end to end in one buffer.
+    """The band keys of the records a run holds, end to end in one buffer.
 
     The write then takes them as they lie (`stores.sqlite._joined`), where it
     copied every record's keys into one array: 1 M text windows' keys are
     168 MB, and fresh memory is slow to fault in on this project's benchmark
     machine (see `tune_memory_for_indexing`). The buffer's pages are used
-    again by the next batch (`reset`).
+    again by the next batch (`reset`). With workers, the keys are copied here
+    as each record arrives, while the workers prepare the next, and their
+    shared pages are given back at once (the copy had been the write's, after
+    the last record: --jobs 2, alternating, the standard library 1.785 ->
+    1.735 s, eight each; 1 M text windows 1.895 -> 1.86 s, six each).
     """
 
     def __init__(self) -> None:
@@ -625,14 +630,13 @@ class Guard:
 
         preparer = DocumentPreparer(self.index.config, self.index.hasher.key, max_tokens)
         arenas: list[_KeyArena] = []  # made when workers start (nothing changed: none)
-        run_keys = _RunKeys.create() if jobs <= 1 else None
+        run_keys = _RunKeys.create()
         results: Iterator[DocumentRecord | Skipped]
         if jobs > 1:
             results = _prepared_in_workers(preparer, work(), jobs, arenas)
-        elif run_keys is not None:
-            results = map(run_keys.adopt, map(preparer, work()))
         else:
             results = map(preparer, work())
+        holding = False  # a record of this batch keeps its keys in the arena
         added = replaced = windows = batch_pairs = 0
         adds: list[DocumentRecord] = []
         removes: list[DocumentInfo] = []
@@ -643,6 +647,15 @@ class Guard:
             with self.index.bulk():
                 for done, result in enumerate(results):
                     existing = pending[done]
+                    if run_keys is not None:
+                        adopted = run_keys.adopt(result)
+                        holding |= adopted is result and isinstance(result, DocumentRecord)
+                        result = adopted
+                    if not holding:
+                        # The keys read so far are copied: their shared pages
+                        # serve the workers' next keys, not the write.
+                        for arena in arenas:
+                            arena.release()
                     if progress:
                         progress(result.size if isinstance(result, DocumentRecord) else 0)
                     if isinstance(result, Skipped):
@@ -664,6 +677,7 @@ class Guard:
                         adds, removes, batch_pairs = [], [], 0
                         for arena in arenas:
                             arena.release()  # what was read is written
+                        holding = False
                         if run_keys is not None:
                             run_keys.reset()
                         committed = time.monotonic()

@@ -358,6 +358,73 @@ def test_indexing_without_its_key_buffers_builds_the_same_index(
         assert _dump(copy) == _dump(reference)
 
 
+def test_workers_shared_keys_are_given_back_as_they_are_received(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writing process copies each record's keys into its run's buffer on
+    # receipt, so the shared pages can go before the run's one write.
+    from ipguard import guard
+    from ipguard.index import Index
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 40)
+    freed_before_write: list[int] = []
+    arenas: list[guard._KeyArena] = []
+    real_create, real_write = guard._KeyArena.create, Index.write
+
+    def create(jobs: int) -> guard._KeyArena | None:
+        arena = real_create(jobs)
+        assert arena is not None
+        arenas.append(arena)
+        return arena
+
+    def write(self: Index, *args, **kwargs):  # type: ignore[no-untyped-def]
+        freed_before_write.append(sum(sum(a._freed) for a in arenas))
+        return real_write(self, *args, **kwargs)
+
+    reference = tmp_path / "reference.ipguard.db"
+    Guard.open(str(reference), create=True).close()
+    two = tmp_path / "two.ipguard.db"
+    copy_index(reference, two)
+    assert CliRunner().invoke(cli, ["index", "--index", str(reference), str(corpus)]).exit_code == 0
+    monkeypatch.setattr(guard._KeyArena, "create", staticmethod(create))
+    monkeypatch.setattr(Index, "write", write)
+    result = CliRunner().invoke(cli, ["index", "--index", str(two), "--jobs", "2", str(corpus)])
+    assert result.exit_code == 0, result.output
+    assert len(freed_before_write) == 1 and freed_before_write[0] > 0
+    assert _dump(two) == _dump(reference)
+
+
+def test_keys_the_run_buffer_cannot_take_stay_shared_until_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A record too big for the buffer keeps its keys in the workers' shared
+    # memory: nothing read after it is given back before the write.
+    from ipguard import guard
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 40)
+    reference = tmp_path / "reference.ipguard.db"
+    Guard.open(str(reference), create=True).close()
+    two = tmp_path / "two.ipguard.db"
+    copy_index(reference, two)
+    assert CliRunner().invoke(cli, ["index", "--index", str(reference), str(corpus)]).exit_code == 0
+    adopted: list[bool] = []
+    real_adopt = guard._RunKeys.adopt
+
+    def adopt(self: guard._RunKeys, result):  # type: ignore[no-untyped-def]
+        out = real_adopt(self, result)
+        adopted.append(out is not result)
+        return out
+
+    monkeypatch.setattr(guard, "RUN_KEYS_BYTES", 1 << 18)  # 32 K keys: a few records
+    monkeypatch.setattr(guard._RunKeys, "adopt", adopt)
+    result = CliRunner().invoke(cli, ["index", "--index", str(two), "--jobs", "2", str(corpus)])
+    assert result.exit_code == 0, result.output
+    assert any(adopted) and not all(adopted)
+    assert _dump(two) == _dump(reference)
+
+
 def test_a_worker_killed_mid_run_fails_it_and_keeps_what_was_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
