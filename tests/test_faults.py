@@ -162,6 +162,19 @@ def _write_corpus(root: Path, files: int) -> None:
         (root / f"f{i:03d}{suffix}").write_text(f"// file {i}\n" + "\n\n".join(parts))
 
 
+def _reference_and_copies(tmp_path: Path, files: int, *names: str) -> tuple[Path, list[Path]]:
+    """A corpus indexed by one process, and empty indexes with its manifest and token key."""
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, files)
+    reference = tmp_path / "reference.ipguard.db"
+    Guard.open(str(reference), create=True).close()
+    copies = [tmp_path / f"{name}.ipguard.db" for name in names]
+    for copy in copies:
+        copy_index(reference, copy)
+    assert CliRunner().invoke(cli, ["index", "--index", str(reference), str(corpus)]).exit_code == 0
+    return reference, copies
+
+
 def _dump(path: Path) -> dict[str, object]:
     """The index's logical content, with document ids replaced by sources."""
     db = sqlite3.connect(path)
@@ -336,14 +349,9 @@ def test_indexing_without_its_key_buffers_builds_the_same_index(
     # their records through the pipe and one process keeps each record's keys.
     from ipguard.guard import _KeyArena, _RunKeys
 
+    reference, made = _reference_and_copies(tmp_path, 12, "jobs1", "jobs2")
+    copies = dict(zip(("1", "2"), made, strict=True))
     corpus = tmp_path / "corpus"
-    _write_corpus(corpus, 12)
-    reference = tmp_path / "reference.ipguard.db"
-    Guard.open(str(reference), create=True).close()
-    copies = {jobs: tmp_path / f"jobs{jobs}.ipguard.db" for jobs in ("1", "2")}
-    for copy in copies.values():
-        copy_index(reference, copy)
-    assert CliRunner().invoke(cli, ["index", "--index", str(reference), str(corpus)]).exit_code == 0
 
     def refused(*args: object, **kwargs: object) -> None:  # their mmap
         raise OSError(12, "Cannot allocate memory")
@@ -366,8 +374,8 @@ def test_workers_shared_keys_are_given_back_as_they_are_received(
     from ipguard import guard
     from ipguard.index import Index
 
+    reference, (two,) = _reference_and_copies(tmp_path, 40, "two")
     corpus = tmp_path / "corpus"
-    _write_corpus(corpus, 40)
     freed_before_write: list[int] = []
     arenas: list[guard._KeyArena] = []
     real_create, real_write = guard._KeyArena.create, Index.write
@@ -382,11 +390,6 @@ def test_workers_shared_keys_are_given_back_as_they_are_received(
         freed_before_write.append(sum(sum(a._freed) for a in arenas))
         return real_write(self, *args, **kwargs)
 
-    reference = tmp_path / "reference.ipguard.db"
-    Guard.open(str(reference), create=True).close()
-    two = tmp_path / "two.ipguard.db"
-    copy_index(reference, two)
-    assert CliRunner().invoke(cli, ["index", "--index", str(reference), str(corpus)]).exit_code == 0
     monkeypatch.setattr(guard._KeyArena, "create", staticmethod(create))
     monkeypatch.setattr(Index, "write", write)
     result = CliRunner().invoke(cli, ["index", "--index", str(two), "--jobs", "2", str(corpus)])
@@ -402,13 +405,8 @@ def test_keys_the_run_buffer_cannot_take_stay_shared_until_written(
     # memory: nothing read after it is given back before the write.
     from ipguard import guard
 
+    reference, (two,) = _reference_and_copies(tmp_path, 40, "two")
     corpus = tmp_path / "corpus"
-    _write_corpus(corpus, 40)
-    reference = tmp_path / "reference.ipguard.db"
-    Guard.open(str(reference), create=True).close()
-    two = tmp_path / "two.ipguard.db"
-    copy_index(reference, two)
-    assert CliRunner().invoke(cli, ["index", "--index", str(reference), str(corpus)]).exit_code == 0
     adopted: list[bool] = []
     real_adopt = guard._RunKeys.adopt
 
