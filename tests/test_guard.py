@@ -229,3 +229,43 @@ def test_without_a_way_to_give_pages_back_there_is_no_arena(
     assert _KeyArena.create(2) is not None
     monkeypatch.delattr(mmap, "MADV_REMOVE")
     assert _KeyArena.create(2) is None
+
+
+def test_the_workers_pipes_are_widened_where_the_system_allows() -> None:
+    import fcntl
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ipguard.guard import PIPE_BYTES, _widen_pipes
+
+    getsize = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if getsize is None:
+        pytest.skip("pipe sizes are Linux's")
+    executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        pipes = [executor._call_queue._writer, executor._result_queue._writer]  # type: ignore[attr-defined]
+        assert all(fcntl.fcntl(p.fileno(), getsize) < PIPE_BYTES for p in pipes)
+        _widen_pipes(executor)
+        assert all(fcntl.fcntl(p.fileno(), getsize) == PIPE_BYTES for p in pipes)
+        assert executor.submit(abs, -3).result() == 3  # and they still carry work
+    finally:
+        executor.shutdown()
+    _widen_pipes(object())  # type: ignore[arg-type]  # an executor without them: left alone
+
+
+def test_indexing_with_workers_widens_their_pipes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipguard import guard as guard_module
+
+    widened: list[object] = []
+    real = guard_module._widen_pipes
+    monkeypatch.setattr(
+        guard_module, "_widen_pipes", lambda executor: widened.append(executor) or real(executor)
+    )
+    work = tmp_path / "src"
+    work.mkdir()
+    (work / "a.py").write_text(PROTECTED["python"])
+    with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
+        assert guard.index_paths([str(work)], jobs=2).added == 1
+    assert len(widened) == 1
