@@ -907,3 +907,70 @@ def test_the_halves_of_a_segment_never_write_at_once(
     monkeypatch.setattr(segments.os, "pwrite", pwrite)
     assert most[0] == 1
     assert digest == segments.file_digest(str(tmp_path / "s.seg"))
+
+
+def test_the_halves_of_a_segment_never_mark_the_filter_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Marking is many small numpy calls: two threads doing it at once fought
+    # over the GIL. Each marking here lasts a while, so unordered ones overlap.
+    import threading
+    import time
+
+    monkeypatch.setattr(segments, "_THREADED_PAIRS", 1)
+    rng = np.random.default_rng(17)
+    keys = rng.integers(-(2**63), 2**63 - 1, 8000, dtype=np.int64)
+    wins = np.arange(len(keys), dtype=np.int64)
+    expected = _reference_segment(keys, wins, False)
+    busy, most = [0], [0]
+    count = threading.Lock()
+    mark = segments._mark_sorted
+
+    def slow(*args):  # type: ignore[no-untyped-def]
+        with count:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.05)
+        try:
+            return mark(*args)
+        finally:
+            with count:
+                busy[0] -= 1
+
+    monkeypatch.setattr(segments, "_mark_sorted", slow)
+    path = tmp_path / "s.seg"
+    write_segment(str(path), keys, wins)
+    assert most[0] == 1
+    assert path.read_bytes() == expected
+
+
+@pytest.mark.parametrize("failing", [-1, 1])
+def test_a_half_that_fails_to_sort_fails_the_write_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    monkeypatch.setattr(segments, "_THREADED_PAIRS", 1)
+    real = segments._sorted_half
+
+    def sort(keys: np.ndarray, sign: int):  # type: ignore[no-untyped-def]
+        if sign == failing:
+            raise MemoryError("no memory for the sort")
+        return real(keys, sign)
+
+    monkeypatch.setattr(segments, "_sorted_half", sort)
+    keys = np.random.default_rng(19).integers(-(2**63), 2**63 - 1, 5000, dtype=np.int64)
+    raised: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            write_segment(str(tmp_path / "s.seg"), keys, np.arange(len(keys), dtype=np.int64))
+        except BaseException as exc:
+            raised.append(exc)
+
+    import threading
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    writer.join(60)
+    assert not writer.is_alive(), "the write hangs: a thread waits for a half that failed"
+    assert [type(e) for e in raised] == [MemoryError]
+    assert list(tmp_path.iterdir()) == []

@@ -28,8 +28,12 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 MAGIC = b"IPGSEG04"
 #: Pairs per fence entry: one block is 4 KB, one page read per key.
@@ -304,8 +308,10 @@ class _Half:
         probes: int,
         sync: _EarlySync | None = None,
         writing: threading.Lock | None = None,
+        *,
+        mark: bool = True,
     ) -> None:
-        """Write this half and mark its keys in the filter `bloom`.
+        """Write this half and mark its keys in the filter `bloom` (unless not `mark`).
 
         `writing`, shared by the halves written at once, is held for each
         write: the file system lets one write into a file at a time, and a
@@ -326,11 +332,42 @@ class _Half:
                 _pwrite_all(fd, view, pairs_at + _PAIR * at)
             if sync is not None:
                 sync.written()
-            self.shared_bits |= _mark_sorted(bloom, pairs[:, 0], probes, shared)
+            if mark:
+                self.shared_bits |= _mark_sorted(bloom, pairs[:, 0], probes, shared)
             at += len(pairs)
         if at != self.first + self.count:
             raise RuntimeError(f"a half of {self.count} pairs wrote {at - self.first}")
         self.fence = np.concatenate(fences) if fences else _EMPTY
+
+
+class _KeysHalf(_Half):
+    """A half of a new segment: the keys of one sign, sorted (`sort`) before they are written.
+
+    Its sorted keys stay at hand, so that its filter bits can be set apart
+    from its writing (see `_write_crossed`).
+    """
+
+    def __init__(
+        self, first: int, count: int, keys: np.ndarray, sign: int, wins: np.ndarray, per: int
+    ) -> None:
+        super().__init__(first, count, self._sorted_chunks)
+        self._keys, self._sign, self._wins, self._per = keys, sign, wins, per
+        self.ordered: np.ndarray | None = None
+        self._order = _EMPTY
+
+    def sort(self) -> None:
+        self.ordered, self._order = _sorted_half(self._keys, self._sign)
+
+    def _sorted_chunks(self) -> Iterator[np.ndarray]:
+        if self.ordered is None:
+            self.sort()
+        assert self.ordered is not None
+        return _gathered(self.ordered, self._order, self._wins, self._per)
+
+    def mark(self, bloom: np.ndarray, probes: int) -> None:
+        """Set this half's filter bits (it is sorted), as `write` would have."""
+        assert self.ordered is not None
+        self.shared_bits |= _mark_sorted(bloom, self.ordered, probes, len(bloom) // 2)
 
 
 def _gathered(
@@ -367,8 +404,9 @@ def write_segment(
     own 4 ms). A `light` segment has a filter of `LIGHT_PROBES` probes:
     cheaper to build, for a segment that is soon merged into another.
     Segments of `_THREADED_PAIRS` pairs or more are written by two threads,
-    which sort and write the negative and the other keys (numpy, zlib and the
-    writes release the GIL). The file is the same either way.
+    which sort the negative and the other keys, then write and mark them
+    (`_write_crossed`; numpy, zlib and the writes release the GIL). The file
+    is the same either way.
     """
     # Columns of an array of pairs (merges read them so) are used in place.
     keys = np.asarray(keys, dtype=np.int64)
@@ -380,10 +418,10 @@ def write_segment(
     # workers, 1-2 s ahead, waited.
     threaded = len(keys) >= _THREADED_PAIRS and 0 < count < len(keys)
 
-    def chunks(sign: int) -> Callable[[], Iterator[np.ndarray]]:
-        return lambda: _gathered(*_sorted_half(keys, sign), wins, per)
-
-    halves = [_Half(0, count, chunks(-1)), _Half(count, len(keys) - count, chunks(1))]
+    halves: list[_Half] = [
+        _KeysHalf(0, count, keys, -1, wins, per),
+        _KeysHalf(count, len(keys) - count, keys, 1, wins, per),
+    ]
     return _write_file(path, halves, bloom, probes, threaded=threaded)
 
 
@@ -413,10 +451,16 @@ def _write_file(
 
             writing = threading.Lock()
             with ThreadPoolExecutor(max_workers=2) as pool:
-                writes = [
-                    pool.submit(h.write, fd, pairs_at, block, bloom, probes, sync, writing)
-                    for h in work
-                ]
+                if all(isinstance(h, _KeysHalf) for h in work):
+                    first, second = cast("list[_KeysHalf]", work)
+                    writes = _write_crossed(
+                        pool, first, second, fd, pairs_at, block, bloom, probes, sync, writing
+                    )
+                else:
+                    writes = [
+                        pool.submit(h.write, fd, pairs_at, block, bloom, probes, sync, writing)
+                        for h in work
+                    ]
                 for done in writes:
                     done.result()
         else:
@@ -449,6 +493,64 @@ def _write_file(
     for h in halves:
         digest = crc32_combine(digest, h.digest, _PAIR * h.count)
     return f"crc32:{digest:08x}"
+
+
+def _write_crossed(
+    pool: Executor,
+    first: _KeysHalf,
+    second: _KeysHalf,
+    fd: int,
+    pairs_at: int,
+    block: int,
+    bloom: np.ndarray,
+    probes: int,
+    sync: _EarlySync | None,
+    writing: threading.Lock,
+) -> list[Future[None]]:
+    """Sort both halves, then write and mark them in two threads that never mark at once.
+
+    Marking is thousands of small numpy calls, each taking and giving back
+    the GIL: two threads marking at once took 0.23 s for 21 M keys where one
+    took 0.075 s for each half. So one thread writes the first half and then
+    marks the second while the other marks the first and then writes the
+    second: writing is a few large calls per million pairs. `write_segment`,
+    five each, alternating: 21 M pairs 0.593 -> 0.558 s, 5.5 M pairs 0.150
+    -> 0.133 s; the same files.
+    """
+    halves = (first, second)
+    # Set when a half is sorted, and when the first half is marked; set
+    # however the step ended, so that no thread waits forever on a failed one.
+    sorted_, first_marked = [threading.Event(), threading.Event()], threading.Event()
+
+    def sort(i: int) -> None:
+        try:
+            halves[i].sort()
+        finally:
+            sorted_[i].set()
+
+    def mark(i: int) -> None:
+        sorted_[i].wait()
+        if halves[i].ordered is not None:  # else its sort failed, and its thread says why
+            halves[i].mark(bloom, probes)
+
+    def write(i: int) -> None:
+        halves[i].write(fd, pairs_at, block, bloom, probes, sync, writing, mark=False)
+
+    def one() -> None:
+        sort(0)
+        write(0)
+        first_marked.wait()
+        mark(1)
+
+    def two() -> None:
+        try:
+            sort(1)
+            mark(0)
+        finally:
+            first_marked.set()
+        write(1)
+
+    return [pool.submit(one), pool.submit(two)]
 
 
 #: Pairs from which a segment's pages are flushed to disk while it is written
