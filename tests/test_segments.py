@@ -974,3 +974,24 @@ def test_a_half_that_fails_to_sort_fails_the_write_and_leaves_no_file(
     assert not writer.is_alive(), "the write hangs: a thread waits for a half that failed"
     assert [type(e) for e in raised] == [MemoryError]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_written_segment_keeps_no_reference_to_its_keys(tmp_path: Path) -> None:
+    # Without the garbage collector: a reference cycle through the write's
+    # halves kept each write's sorted arrays until a collection, and a 10 M
+    # window build's peak RSS rose from 1.2 to 4.4 GB.
+    import gc
+    import weakref
+
+    keys = np.random.default_rng(23).integers(-(2**63), 2**63 - 1, 1 << 19, dtype=np.int64)
+    wins = np.arange(len(keys), dtype=np.int64)
+    gone = weakref.ref(keys)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        write_segment(str(tmp_path / "s.seg"), keys, wins)  # threaded: 512 K pairs
+        del keys
+        assert gone() is None
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -292,12 +292,20 @@ class _Half:
     `chunks` yields the half's pairs in sorted order, as (n, 2) arrays.
     """
 
-    def __init__(self, first: int, count: int, chunks: Callable[[], Iterator[np.ndarray]]) -> None:
-        # Pairs first..first + count of the segment.
-        self.first, self.count, self.chunks = first, count, chunks
+    def __init__(
+        self, first: int, count: int, chunks: Callable[[], Iterator[np.ndarray]] | None
+    ) -> None:
+        # Pairs first..first + count of the segment; `chunks` None in a
+        # subclass that has its own.
+        self.first, self.count, self._chunks = first, count, chunks
         self.digest = 0
         self.fence = _EMPTY
         self.shared_bits = 0
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """The half's pairs in sorted order, as (n, 2) arrays."""
+        assert self._chunks is not None
+        return self._chunks()
 
     def write(
         self,
@@ -350,7 +358,11 @@ class _KeysHalf(_Half):
     def __init__(
         self, first: int, count: int, keys: np.ndarray, sign: int, wins: np.ndarray, per: int
     ) -> None:
-        super().__init__(first, count, self._sorted_chunks)
+        # `chunks` is this class's method, not a bound method kept on the
+        # instance: that reference cycle left each write's sorted arrays to
+        # the garbage collector, and a 10 M-window build's peak RSS went from
+        # 1.2 to 4.4 GB.
+        super().__init__(first, count, None)
         self._keys, self._sign, self._wins, self._per = keys, sign, wins, per
         self.ordered: np.ndarray | None = None
         self._order = _EMPTY
@@ -358,7 +370,7 @@ class _KeysHalf(_Half):
     def sort(self) -> None:
         self.ordered, self._order = _sorted_half(self._keys, self._sign)
 
-    def _sorted_chunks(self) -> Iterator[np.ndarray]:
+    def chunks(self) -> Iterator[np.ndarray]:
         if self.ordered is None:
             self.sort()
         assert self.ordered is not None
