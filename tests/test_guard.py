@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import PROTECTED_PROSE
 from samples import PROTECTED, UNRELATED, disguise
@@ -269,3 +270,67 @@ def test_indexing_with_workers_widens_their_pipes(
     with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
         assert guard.index_paths([str(work)], jobs=2).added == 1
     assert len(widened) == 1
+
+
+def _table(rows: int, name: str, call: str) -> str:
+    """A generated table: every line alike once numbers and names are normalized."""
+    lines = [f"def {name}():", "    rows = []"]
+    lines += [f"    rows.append({call}({i}, {i * 7 % 13}, 'k{i % 5}'))" for i in range(rows)]
+    return "\n".join([*lines, "    return rows", ""])
+
+
+def test_a_repetitive_output_against_a_repetitive_file_is_bounded_and_still_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every window of such a file shares every key with every other: one
+    # check of 30 table lines against 6,000 made 5 M candidate triples (2.5 s,
+    # 680 MB). Past MAX_CANDIDATE_PAIRS a document keeps a few windows per key.
+    import ipguard.index as index_module
+
+    work = tmp_path / "src"
+    work.mkdir()
+    (work / "table.py").write_text(_table(1500, "table", "make_row"))
+    output = "Here:\n\n```python\n" + _table(30, "build", "make_entry") + "```\n"
+    seen: list[int] = []
+    real = index_module.Index.candidates
+
+    def candidates(self, channels):  # type: ignore[no-untyped-def]
+        found = real(self, channels)
+        seen.append(sum(len(c.doc_ids) for c in found))
+        return found
+
+    monkeypatch.setattr(index_module.Index, "candidates", candidates)
+    with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
+        guard.index_paths([str(work)])
+        monkeypatch.setattr(index_module, "MAX_CANDIDATE_PAIRS", 1 << 40)
+        assert guard.check(output).action == "block"
+        monkeypatch.setattr(index_module, "MAX_CANDIDATE_PAIRS", 20_000)
+        verdict = guard.check(output)
+    uncapped, capped = seen
+    assert uncapped > 20_000
+    assert capped <= 20_000
+    assert verdict.action == "block"
+    assert verdict.matches[0].source.endswith("table.py")
+
+
+def test_few_per_document_keeps_each_documents_first_windows_per_key() -> None:
+    from ipguard.index import KEY_WINDOWS_PER_DOCUMENT, _few_per_document
+    from ipguard.stores import window_base
+
+    k = KEY_WINDOWS_PER_DOCUMENT
+    wins = np.array(
+        [window_base(2, "code") + i for i in range(k + 5)]
+        + [window_base(1, "code") + i for i in range(3)]
+        + [window_base(2, "code") + i for i in range(4)],
+        dtype=np.int64,
+    )
+    keys = np.array([7] * (k + 5) + [7] * 3 + [9] * 4, dtype=np.int64)
+    order = np.random.default_rng(3).permutation(len(keys))
+    kept_keys, kept_wins = _few_per_document(keys[order], wins[order])
+    kept = sorted(zip(kept_keys.tolist(), kept_wins.tolist(), strict=True))
+    expected = sorted(
+        [(7, window_base(2, "code") + i) for i in range(k)]
+        + [(7, window_base(1, "code") + i) for i in range(3)]
+        + [(9, window_base(2, "code") + i) for i in range(4)]
+    )
+    assert kept == expected
