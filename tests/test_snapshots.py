@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,16 @@ def test_normalized_tokens_match_the_snapshot(language: str) -> None:
 
 
 new_names = st.lists(
-    st.from_regex(r"[a-z][a-z0-9]{2,7}", fullmatch=True), min_size=16, max_size=16, unique=True
+    # tree-sitter-kotlin's scanner takes a line that starts with `in` or `as`
+    # and then a digit (`in0_r[1] = ...`) for the operator continuing the line
+    # before, and the parse breaks: the grammar's, not ours (hypothesis found
+    # it in session 15), so such names are left out here.
+    st.from_regex(r"[a-z][a-z0-9]{2,7}", fullmatch=True).filter(
+        lambda name: re.match(r"(in|as)[0-9]", name) is None
+    ),
+    min_size=16,
+    max_size=16,
+    unique=True,
 )
 
 
