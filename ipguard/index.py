@@ -154,14 +154,55 @@ def prepare_document(
 
 
 #: (output window, protected window, band) triples past which a check keeps
-#: only `KEY_WINDOWS_PER_DOCUMENT` windows of a document per key. An output of
-#: 30 repeated lines checked against a file of 6,000 such lines (a generated
-#: table: every window alike) made 5 M of them: 2.5 s and 680 MB for one
-#: check of 1.3 KB. W2 and the accuracy benchmark never come near it.
+#: only `KEY_WINDOWS_PER_DOCUMENT` windows of a document per key, and if that
+#: is not enough, the pairs of the documents sharing most keys with the output
+#: up to this many (`_best_documents_first`): a check's memory is bounded
+#: whatever the index holds. An output of 30 repeated lines checked against a
+#: file of 6,000 such lines (a generated table: every window alike) made 5 M
+#: of them: 2.5 s and 680 MB for one check of 1.3 KB. W2 and the accuracy
+#: benchmark never come near it.
 MAX_CANDIDATE_PAIRS = 1 << 18
 #: A document's windows per key kept then: the first ones (lowest token
 #: offsets); verification extends a match along the repetition from them.
 KEY_WINDOWS_PER_DOCUMENT = 32
+#: Protected windows a check looks up, spread over its distinct keys, each key
+#: getting at least `MIN_WINDOWS_PER_KEY` (the earliest indexed). A licence
+#: header in each of 20,000 files gave each of its band keys 20,000 windows:
+#: checking an output that quoted it looked up 5.6 M pairs, 2.9 s and 800 MB.
+LOOKUP_WINDOWS = 1 << 18
+MIN_WINDOWS_PER_KEY = 32
+
+
+def _best_documents_first(
+    keys: np.ndarray, wins: np.ndarray, counts: np.ndarray, budget: int
+) -> np.ndarray:
+    """Which looked-up pairs to keep so that they make at most `budget` triples.
+
+    `counts[i]` is how many output windows pair `i`'s key has. Documents
+    sharing the most distinct keys with the output come first: a copy's
+    source shares many, a file that merely holds the same boilerplate as a
+    thousand others shares that boilerplate's few. Their pairs are kept
+    until the budget is spent (the last document's, key by key).
+    """
+    keep = np.zeros(len(keys), dtype=bool)
+    live = np.flatnonzero(counts > 0)
+    if len(live) == 0:
+        return keep
+    docs = unpack_window_ids(wins[live])[0]
+    by_doc_key = np.lexsort((keys[live], docs))
+    sorted_docs, sorted_keys = docs[by_doc_key], keys[live][by_doc_key]
+    new_key = np.ones(len(live), dtype=bool)
+    new_key[1:] = (sorted_docs[1:] != sorted_docs[:-1]) | (sorted_keys[1:] != sorted_keys[:-1])
+    first_at = np.flatnonzero(np.concatenate(([True], sorted_docs[1:] != sorted_docs[:-1])))
+    doc_ids = sorted_docs[first_at]
+    distinct = np.add.reduceat(new_key.astype(np.int64), first_at)
+    rank = np.empty(len(doc_ids), dtype=np.int64)
+    rank[np.lexsort((doc_ids, -distinct))] = np.arange(len(doc_ids))
+    pair_rank = rank[np.searchsorted(doc_ids, docs)]
+    in_order = live[np.lexsort((wins[live], keys[live], pair_rank))]
+    spent = np.cumsum(counts[in_order])
+    keep[in_order[spent <= budget]] = True
+    return keep
 
 
 def _few_per_document(keys: np.ndarray, wins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -339,7 +380,10 @@ class Index:
         if not channels:
             return []
         all_keys = np.concatenate([c.keys.ravel() for c in channels])
-        every_key, every_win = self.store.lookup(all_keys)
+        ordered = np.sort(all_keys)  # not np.unique: it imports numpy.ma (16 ms cold)
+        distinct = 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
+        per_key = max(MIN_WINDOWS_PER_KEY, LOOKUP_WINDOWS // distinct)
+        every_key, every_win = self.store.lookup(all_keys, per_key)
         if len(every_key) == 0:
             return []
         out = []
@@ -360,6 +404,11 @@ class Index:
                 left = np.searchsorted(sorted_keys, found_keys, side="left")
                 right = np.searchsorted(sorted_keys, found_keys, side="right")
                 counts = right - left
+                total = int(counts.sum())
+            if total > MAX_CANDIDATE_PAIRS:  # many documents share keys with the output
+                keep = _best_documents_first(found_keys, found_wins, counts, MAX_CANDIDATE_PAIRS)
+                found_keys, found_wins = found_keys[keep], found_wins[keep]
+                left, right, counts = left[keep], right[keep], counts[keep]
                 total = int(counts.sum())
             if total == 0:
                 continue

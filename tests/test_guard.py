@@ -334,3 +334,123 @@ def test_few_per_document_keeps_each_documents_first_windows_per_key() -> None:
         + [(9, window_base(2, "code") + i) for i in range(4)]
     )
     assert kept == expected
+
+
+#: The same opening in every file of a corpus, as a licence banner or a
+#: framework's set-up code would be.
+_SHARED_OPENING = """import logging
+import os
+
+log = logging.getLogger("orchard")
+SETTINGS = {"retries": 3, "backoff": 0.5, "region": os.environ.get("REGION", "north")}
+
+
+def connect(settings, attempt=0):
+    while attempt < settings["retries"]:
+        try:
+            return open_channel(settings["region"], timeout=30)
+        except ChannelError as error:
+            log.warning("attempt %d failed: %s", attempt, error)
+            attempt += 1
+            pause(settings["backoff"] * attempt)
+    raise ChannelError("no channel after %d attempts" % attempt)
+
+"""
+
+
+def _generated_function(seed: int) -> str:
+    """A function of random statements: unlike any other once normalized."""
+    rng = np.random.default_rng(seed)
+    shapes = [
+        "    {a} = {b} + {c} * 2",
+        "    if {a} > {b}:\n        {c} = {a} - 1",
+        "    for {a} in range({b}):\n        {c}.append({a})",
+        "    {a} = helper({b}, {c})",
+        "    while {a}:\n        {a} = {a} // 3",
+        "    {a} = [{b}, {c}][0]",
+        "    {a} = not {b} and {c}",
+        "    {a}.update({b}={c})",
+    ]
+    names = ["alpha", "beta", "gamma", "delta"]
+    body = [
+        shapes[int(i)].format(a=names[i % 4], b=names[(i + 1) % 4], c=names[(i + 2) % 4])
+        for i in rng.integers(0, len(shapes), 30)
+    ]
+    return f"def generated_{seed}(alpha, beta, gamma, delta):\n" + "\n".join(body) + "\n"
+
+
+def _shared_opening_corpus(tmp_path: Path) -> Path:
+    """150 files of generated code and one holding the intervals sample, all opening alike."""
+    work = tmp_path / "src"
+    work.mkdir()
+    for seed in range(150):
+        (work / f"module_{seed}.py").write_text(_SHARED_OPENING + _generated_function(seed))
+    (work / "intervals.py").write_text(_SHARED_OPENING + PROTECTED["python"])
+    return work
+
+
+def test_an_output_sharing_an_opening_with_many_files_is_bounded_and_its_source_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each file holds the opening once, so keeping a few windows per document
+    # and key does not bound this: past MAX_CANDIDATE_PAIRS the documents
+    # sharing most keys with the output keep theirs, up to the bound.
+    import ipguard.index as index_module
+
+    work = _shared_opening_corpus(tmp_path)
+    output = f"```python\n{_SHARED_OPENING}{disguise('python')}\n```\n"
+    seen: list[int] = []
+    real = index_module.Index.candidates
+
+    def candidates(self, channels):  # type: ignore[no-untyped-def]
+        found = real(self, channels)
+        # triples per channel: each channel is bounded on its own
+        seen.append(max(int(c.band_hits.sum()) for c in found))
+        return found
+
+    monkeypatch.setattr(index_module.Index, "candidates", candidates)
+    with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
+        guard.index_paths([str(work)])
+        monkeypatch.setattr(index_module, "MAX_CANDIDATE_PAIRS", 1 << 40)
+        whole = guard.check(output)
+        bound = seen[0] // 4
+        monkeypatch.setattr(index_module, "MAX_CANDIDATE_PAIRS", bound)
+        bounded = guard.check(output)
+    assert seen[1] <= bound
+    for verdict in (whole, bounded):
+        assert verdict.action == "block"
+        assert Path(verdict.matches[0].source).name == "intervals.py"
+    assert [m.source for m in bounded.matches] == [m.source for m in whole.matches]
+
+
+def test_a_check_looks_up_a_bounded_number_of_windows_per_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The opening's keys are held by 151 files each; with a budget of 20
+    # windows per key (the floor), a check reads at most that many of each,
+    # and still finds the copy and takes the opening for shared structure.
+    import ipguard.index as index_module
+
+    work = _shared_opening_corpus(tmp_path)
+    output = f"```python\n{_SHARED_OPENING}{disguise('python')}\n```\n"
+    with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
+        guard.index_paths([str(work)])
+        store = guard.index.store
+        looked_up: list[np.ndarray] = []
+        real = store.lookup
+
+        def lookup(keys, limit=None):  # type: ignore[no-untyped-def]
+            found = real(keys, limit)
+            looked_up.append(found[0])
+            return found
+
+        monkeypatch.setattr(store, "lookup", lookup)
+        whole = guard.check(output)
+        monkeypatch.setattr(index_module, "LOOKUP_WINDOWS", 0)
+        monkeypatch.setattr(index_module, "MIN_WINDOWS_PER_KEY", 20)
+        bounded = guard.check(output)
+    assert np.unique(looked_up[0], return_counts=True)[1].max() > 150
+    assert np.unique(looked_up[1], return_counts=True)[1].max() == 20
+    assert bounded.action == whole.action == "block"
+    assert [m.source for m in bounded.matches] == [m.source for m in whole.matches]
+    assert Path(bounded.matches[0].source).name == "intervals.py"

@@ -157,3 +157,38 @@ def test_newlines_are_the_character_offsets_of_each_newline(text: str) -> None:
     from ipguard.index import _newlines
 
     assert _newlines(text).tolist() == [i for i, c in enumerate(text) if c == "\n"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(0, 40), st.integers(0, 4)),
+        max_size=60,
+        unique_by=lambda p: (p[0], p[1], p[2]),
+    ),
+    st.integers(0, 50),
+)
+def test_a_checks_bound_keeps_the_documents_sharing_most_keys_first(
+    pairs: list[tuple[int, int, int, int]], budget: int
+) -> None:
+    import numpy as np
+
+    from ipguard.index import _best_documents_first
+    from ipguard.stores import window_base
+
+    docs = np.array([p[0] for p in pairs], dtype=np.int64)
+    keys = np.array([p[1] for p in pairs], dtype=np.int64)
+    wins = np.array([window_base(p[0], "code") + p[2] for p in pairs], dtype=np.int64)
+    counts = np.array([p[3] for p in pairs], dtype=np.int64)
+    keep = _best_documents_first(keys, wins, counts, budget)
+    assert int(counts[keep].sum()) <= budget
+    assert not (keep & (counts == 0)).any()  # a key no output window has adds nothing
+    held = list(zip(keys.tolist(), docs.tolist(), counts.tolist(), strict=True))
+    shared = {d: len({k for k, dd, c in held if dd == d and c}) for d in docs.tolist()}
+    # a document loses pairs only when every document kept shares as many keys or more
+    for lost in set(docs[~keep & (counts > 0)].tolist()):
+        assert all(shared[d] >= shared[lost] for d in set(docs[keep].tolist()))
+    dropped = ~keep & (counts > 0)
+    if dropped.any():  # the budget is spent, up to the pair that did not fit
+        assert int(counts[keep].sum()) > budget - int(counts.max())
+    else:
+        assert int(counts.sum()) <= budget

@@ -236,29 +236,46 @@ def test_segment_order_of_random_hashes_with_repeats() -> None:
     _assert_halves_sorted_stably(keys)
 
 
-def _scan(keys: np.ndarray, wins: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
+def _scan(
+    keys: np.ndarray, wins: np.ndarray, query: np.ndarray, limit: int | None = None
+) -> list[tuple[int, int]]:
+    """The pairs whose key is asked for; with `limit`, each key's lowest windows only."""
     hit = np.isin(keys, query)
-    return sorted(zip(keys[hit].tolist(), wins[hit].tolist(), strict=True))
+    found = sorted(zip(keys[hit].tolist(), wins[hit].tolist(), strict=True))
+    if limit is None:
+        return found
+    taken: dict[int, int] = {}
+    kept = []
+    for key, win in found:
+        taken[key] = taken.get(key, 0) + 1
+        if taken[key] <= limit:
+            kept.append((key, win))
+    return kept
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.lists(st.integers(-50, 50), min_size=1, max_size=4 * BLOCK),
     st.lists(st.integers(-60, 60), max_size=40),
+    st.one_of(st.none(), st.integers(1, 3 * BLOCK)),
 )
 def test_lookup_finds_exactly_what_a_scan_finds(
-    tmp_path_factory: pytest.TempPathFactory, stored: list[int], asked: list[int]
+    tmp_path_factory: pytest.TempPathFactory,
+    stored: list[int],
+    asked: list[int],
+    limit: int | None,
 ) -> None:
     # Few distinct keys among many pairs: runs of one key cross block borders.
+    # A key's pairs lie in the order written: with a limit, its first windows.
     path = str(tmp_path_factory.mktemp("seg") / "s.seg")
     keys = np.array(stored, dtype=np.int64)
     wins = np.arange(len(keys), dtype=np.int64) * 7
     write_segment(path, keys, wins)
     seg = Segment(path, len(keys))
     query = np.unique(np.array(asked, dtype=np.int64))
-    found_keys, found_wins = seg.lookup(query)
+    found_keys, found_wins = seg.lookup(query, limit)
     assert sorted(zip(found_keys.tolist(), found_wins.tolist(), strict=True)) == _scan(
-        keys, wins, query
+        keys, wins, query, limit
     )
     seg.close()
 
@@ -309,6 +326,11 @@ def test_reads_near_a_guessed_place_find_what_a_scan_finds(
     )
     found = seg.lookup(asked)
     assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(keys, wins, asked)
+    for limit in (1, near - 1, near, near + 1, 2 * near + 3):
+        found = seg.lookup(asked, limit)
+        assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(
+            keys, wins, asked, limit
+        )
     seg.close()
 
 
@@ -322,6 +344,9 @@ def test_a_key_shared_by_more_windows_than_a_block_holds(tmp_path: Path) -> None
     query = np.array([1, 41, 42, 43, 2998], dtype=np.int64)
     k, w = seg.lookup(query)
     assert sorted(zip(k.tolist(), w.tolist(), strict=True)) == _scan(keys, wins, query)
+    for limit in (5, BLOCK, BLOCK + 1, 2 * BLOCK + 9, 10 * BLOCK):
+        k, w = seg.lookup(query, limit)
+        assert sorted(zip(k.tolist(), w.tolist(), strict=True)) == _scan(keys, wins, query, limit)
     seg.close()
 
 
@@ -601,6 +626,13 @@ def test_segments_of_a_run_get_a_full_filter_when_it_ends(tmp_path: Path) -> Non
                 keys, wins, query
             )
             assert all(len(a) == 0 for a in store.lookup(np.zeros(0, dtype=np.int64)))
+            # A limit holds across segments: each key's earliest windows.
+            assert len(store._segment_rows()) > 1
+            for limit in (1, 2):
+                found = store.lookup(query, limit)
+                assert sorted(zip(*(a.tolist() for a in found), strict=True)) == _scan(
+                    keys, wins, query, limit
+                )
         assert _filtered(guard) == [True]
 
 

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import CORPUS_FILES, PROTECTED_PROSE
 from samples import EXTENSIONS, PROTECTED, UNRELATED, disguise
@@ -30,6 +31,34 @@ def test_index_check_and_stats(store_location: str, corpus_dir: Path) -> None:
             assert guard.check(UNRELATED[language], language=language).action == "allow"
         stats = guard.stats()
         assert stats.documents == CORPUS_FILES and stats.windows > 0 and stats.bytes_on_disk > 0
+
+
+def test_a_lookup_with_a_limit_gives_each_key_its_earliest_windows(
+    store_location: str, tmp_path: Path
+) -> None:
+    from ipguard.normalize import normalize
+
+    work = tmp_path / "copies"
+    work.mkdir()
+    for n in range(6):  # the same file six times: every key has six windows or more
+        (work / f"copy_{n}.py").write_text(PROTECTED["python"])
+    with Guard.open(store_location, create=True) as guard:
+        guard.index_paths([str(work)])
+        channels = guard.index.query_channels(normalize(PROTECTED["python"], language="python"))
+        keys = np.concatenate([c.keys.ravel() for c in channels])
+        store = guard.index.store
+        whole = sorted(zip(*(a.tolist() for a in store.lookup(keys)), strict=True))
+        for limit in (1, 4):
+            found = store.lookup(keys, limit)
+            kept = sorted(zip(*(a.tolist() for a in found), strict=True))
+            assert kept == sorted(
+                zip(*(a.tolist() for a in store.lookup(keys, limit)), strict=True)
+            )
+            earliest: dict[int, list[int]] = {}
+            for key, win in whole:
+                earliest.setdefault(key, []).append(win)
+            assert kept == sorted((k, w) for k, ws in earliest.items() for w in sorted(ws)[:limit])
+            assert len(kept) < len(whole)
 
 
 def test_channels_load_one_by_one_or_together_alike(store_location: str, corpus_dir: Path) -> None:

@@ -188,8 +188,13 @@ class Store(Protocol):
         """
         ...
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(keys, window ids) of every stored window that has one of `keys`."""
+    def lookup(self, keys: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, window ids) of every stored window that has one of `keys`.
+
+        With a `limit`, at most that many windows per key, the same ones at
+        every call while the index is unchanged: a key that boilerplate gave
+        to every file of a large corpus must not load all of them.
+        """
         ...
 
     def compact(self) -> None:
@@ -233,6 +238,16 @@ def window_ids(doc_id: int, channel: str, starts: np.ndarray) -> np.ndarray:
 def window_base(doc_id: int, channel: str) -> int:
     """What the packed ids of a document's windows in a channel share (first token 0)."""
     return (doc_id << DOC_SHIFT) | (CHANNEL_BIT if CHANNEL_CODES[channel] else 0)
+
+
+def first_per_key(keys: np.ndarray, wins: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs less all but the first `limit` of each key (in the order given)."""
+    by_key = np.argsort(keys, kind="stable")
+    keys, wins = keys[by_key], wins[by_key]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    rank = np.arange(len(keys)) - np.repeat(starts, np.diff(np.append(starts, len(keys))))
+    keep = rank < limit
+    return keys[keep], wins[keep]
 
 
 def unpack_window_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

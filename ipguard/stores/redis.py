@@ -46,6 +46,15 @@ _SET_IF_STORED = (
 )
 
 
+#: A band key's windows, at most ARGV[1] of them (the lowest ids: the same
+#: ones at every call while the index is unchanged).
+_FIRST_MEMBERS = (
+    "if redis.call('SCARD', KEYS[1]) > tonumber(ARGV[1]) then "
+    "return redis.call('SORT', KEYS[1], 'LIMIT', 0, ARGV[1]) end "
+    "return redis.call('SMEMBERS', KEYS[1])"
+)
+
+
 class IndexUnavailableError(IpguardError):
     """The index server cannot be reached."""
 
@@ -79,6 +88,7 @@ class RedisStore:
         self._watch_error = redis.exceptions.WatchError
         try:
             self._r = redis.Redis.from_url(clean, socket_timeout=30, socket_connect_timeout=5)
+            self._first_members = self._r.register_script(_FIRST_MEMBERS)
             exists = bool(self._r.exists(self._k("meta")))
         except self._errors as exc:
             raise IndexUnavailableError(f"cannot reach Redis at {self.location}: {exc}") from exc
@@ -237,11 +247,14 @@ class RedisStore:
                 raise StoreConflict("the index changed during the write") from exc
         return new_ids
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, keys: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         unique = np.unique(keys).tolist()
         pipe = self._r.pipeline(transaction=False)
         for key in unique:
-            pipe.smembers(self._k("b", key))
+            if limit is None:
+                pipe.smembers(self._k("b", key))
+            else:
+                self._first_members(keys=[self._k("b", key)], args=[limit], client=pipe)
         found_keys: list[int] = []
         found_wins: list[int] = []
         for key, members in zip(unique, self._call(pipe.execute), strict=True):

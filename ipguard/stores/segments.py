@@ -781,8 +781,11 @@ class Segment:
         word, mask = _word_masks(query, len(self._bloom), self._probes)
         return (self._bloom[word] & mask) == mask
 
-    def lookup(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(key, window id) of every pair whose key is in `query` (sorted, unique)."""
+    def lookup(self, query: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(key, window id) of every pair whose key is in `query` (sorted, unique).
+
+        With a `limit`, at most that many pairs per key: the first it holds.
+        """
         if len(query) == 0:
             return _EMPTY, _EMPTY
         query = query[self.might_hold(query)]
@@ -797,18 +800,24 @@ class Segment:
             whole = np.ones(len(query), dtype=bool)
             inner = np.flatnonzero((rank >= 1) & (rank < len(self.fence)))
             if len(inner):
-                whole[inner[self._lookup_near(query[inner], rank[inner], keys, wins)]] = False
+                near = self._lookup_near(query[inner], rank[inner], keys, wins, limit)
+                whole[inner[near]] = False
             query, rank = query[whole], rank[whole]
         if len(query):
             # Reading block + 1 pairs from block j - 1 covers it.
             first = np.maximum(rank - 1, 0) * self.block
-            self._lookup_reads(query, first, self.block + 1, keys, wins)
+            self._lookup_reads(query, first, self.block + 1, keys, wins, limit=limit)
         if not keys:
             return _EMPTY, _EMPTY
         return np.concatenate(keys), np.concatenate(wins).astype(np.int64)
 
     def _lookup_near(
-        self, query: np.ndarray, rank: np.ndarray, keys: list[np.ndarray], wins: list[np.ndarray]
+        self,
+        query: np.ndarray,
+        rank: np.ndarray,
+        keys: list[np.ndarray],
+        wins: list[np.ndarray],
+        limit: int | None,
     ) -> np.ndarray:
         """Look up keys in `NEAR_PAIRS` pairs around where their block's bounds place them.
 
@@ -829,7 +838,9 @@ class Segment:
         first = (rank - 1) * block + offset
         found_keys: list[np.ndarray] = []
         found_wins: list[np.ndarray] = []
-        held = self._lookup_reads(query, first, near, found_keys, found_wins, trusted=spread)
+        held = self._lookup_reads(
+            query, first, near, found_keys, found_wins, trusted=spread, limit=limit
+        )
         if held.all():
             keys.extend(found_keys)
             wins.extend(found_wins)
@@ -850,8 +861,10 @@ class Segment:
         keys: list[np.ndarray],
         wins: list[np.ndarray],
         trusted: np.ndarray | None = None,
+        limit: int | None = None,
     ) -> np.ndarray:
-        """Read `span` pairs from `first` for each key; append the pairs with its key.
+        """Read `span` pairs from `first` for each key; append the pairs with its key
+        (at most `limit` per key).
 
         Returns, per key, whether its read holds the first pair not smaller
         than it (a read from a block's first pair to the next block's first
@@ -883,13 +896,19 @@ class Segment:
             held = trusted & ((mine[:, 0] < query) | (first % self.block == 0))
             held &= (lo < filled[row]) | (starts[row] + filled[row] >= self.entries)
         counts = hi - lo
+        # A run of one key that fills its read to the end may go on past it.
+        runs_on = held & (counts > 0) & (hi == filled[row]) & (filled[row] == span)
+        if limit is not None:  # a run cut here goes no further (`_run_after` reads none)
+            counts = np.minimum(counts, limit)
         keys.append(np.repeat(query, counts))
         offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         wins.append(blocks[np.repeat(row, counts), np.repeat(lo, counts) + offsets, 1])
-        # A run of one key that fills its read to the end may go on past it.
-        longer = np.flatnonzero(held & (counts > 0) & (hi == filled[row]) & (filled[row] == span))
-        for i in longer.tolist():
-            more = self._run_after(int(starts[row[i]]) + span, int(query[i]))
+        for i in np.flatnonzero(runs_on).tolist():
+            more = self._run_after(
+                int(starts[row[i]]) + span,
+                int(query[i]),
+                None if limit is None else limit - int(counts[i]),
+            )
             keys.append(np.full(len(more), query[i], dtype=np.int64))
             wins.append(more)
         return held
@@ -898,17 +917,21 @@ class Segment:
         count = min(count, self.entries - start)
         return os.pread(self._fd, _PAIR * count, self._pairs_at + _PAIR * start)
 
-    def _run_after(self, start: int, key: int) -> np.ndarray:
-        """Window ids of the pairs with `key` from pair `start` on, until the key changes."""
+    def _run_after(self, start: int, key: int, limit: int | None = None) -> np.ndarray:
+        """Window ids of the pairs with `key` from pair `start` on, until the key
+        changes (or `limit` of them)."""
         out = []
-        while start < self.entries:
-            chunk = np.frombuffer(self._read(start, 4 * self.block), dtype="<i8").reshape(-1, 2)
+        while start < self.entries and (limit is None or limit > 0):
+            read = 4 * self.block if limit is None else min(4 * self.block, limit)
+            chunk = np.frombuffer(self._read(start, read), dtype="<i8").reshape(-1, 2)
             same = chunk[:, 0] == key
             stop = int(np.argmin(same)) if not same.all() else len(same)
             out.append(chunk[:stop, 1])
             if stop < len(same):
                 break
             start += len(chunk)
+            if limit is not None:
+                limit -= len(chunk)
         return np.concatenate(out) if out else _EMPTY
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:

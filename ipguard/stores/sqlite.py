@@ -37,6 +37,7 @@ from . import (
     PackedLines,
     Removal,
     StoreConflict,
+    first_per_key,
     segments,
     unpack_increasing,
     window_base,
@@ -608,21 +609,23 @@ class SQLiteStore:
         segs = self._segments()
         return merge(segs, np.zeros(0, np.int64), DOC_SHIFT)
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, keys: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         query = np.sort(keys.astype(np.int64).ravel())
         if len(query) > 1:  # sorted, unique
             query = query[np.concatenate(([True], query[1:] != query[:-1]))]
         found_keys: list[np.ndarray] = []
         found_wins: list[np.ndarray] = []
         for seg in self._segments():
-            k, w = seg.lookup(query)
+            k, w = seg.lookup(query, limit)
             if len(k):
                 found_keys.append(k)
                 found_wins.append(w)
         if not found_keys:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
-        return np.concatenate(found_keys), np.concatenate(found_wins)
+        if len(found_keys) == 1 or limit is None:
+            return np.concatenate(found_keys), np.concatenate(found_wins)
+        return first_per_key(np.concatenate(found_keys), np.concatenate(found_wins), limit)
 
     def counts(self) -> tuple[int, int]:
         row = self._query("SELECT COUNT(*), COALESCE(SUM(windows), 0) FROM documents")[0]
