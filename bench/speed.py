@@ -1,4 +1,4 @@
-"""Speed and scale benchmark: W1-W4, the sketch stage, and datasketch on the same windows.
+"""Speed and scale benchmark: W1-W5, the sketch stage, and datasketch on the same windows.
 
     python bench/speed.py [--large]     (--large adds a 10 M-window index,
                                          and then the 1 M windows to it)
@@ -494,6 +494,112 @@ def added_to(results: dict, index: Path, outs: list[tuple[str, bool]], added: st
     }
 
 
+#: The notice every file of W5's corpus opens with (the team's own words).
+SHARED_NOTICE = """# Copyright the Orchard Valley Cooperative and its contributors.
+#
+# This file is part of the orchard scheduling suite. You may use it only
+# under the terms of the cooperative's member licence, version three, which
+# came with this program in the file called MEMBERS. Redistribution of this
+# file, whole or in part, outside the cooperative needs written consent of the
+# board; changes must carry a notice saying who made them and when. There is
+# no warranty of any kind: the suite is offered as it is, and the cooperative
+# is not liable for lost harvests, spoiled stock or missed deliveries that
+# follow from its use, however they come about.
+"""
+
+
+def _expression(rng: random.Random, names: list[str], depth: int = 0) -> str:
+    """A random Python expression: names, numbers, calls, attributes, operators."""
+    pick = rng.randrange(7 if depth < 2 else 2)
+    if pick == 0:
+        return rng.choice(names)
+    if pick == 1:
+        return str(rng.randint(0, 99))
+    if pick == 2:
+        op = rng.choice(["+", "-", "*", "//", "%", "<<", "&", "|"])
+        return f"{_expression(rng, names, depth + 1)} {op} {_expression(rng, names, depth + 1)}"
+    args = ", ".join(_expression(rng, names, depth + 1) for _ in range(rng.randint(0, 3)))
+    if pick == 3:
+        return f"{rng.choice(names)}({args})"
+    if pick == 4:
+        return f"{rng.choice(names)}.{rng.choice(names)}({args})"
+    if pick == 5:
+        return f"[{args}]"
+    return f"{rng.choice(names)}[{_expression(rng, names, depth + 1)}]"
+
+
+def _statements(rng: random.Random, names: list[str], indent: str, count: int) -> list[str]:
+    """Random statements, some opening a nested block."""
+    out = []
+    for _ in range(count):
+        kind = rng.randrange(8 if len(indent) < 12 else 4)
+        target = rng.choice(names)
+        if kind <= 1:
+            out.append(f"{indent}{target} = {_expression(rng, names)}")
+        elif kind == 2:
+            out.append(
+                f"{indent}{target} {rng.choice(['+=', '-=', '|=', '*='])} {rng.randint(1, 9)}"
+            )
+        elif kind == 3:
+            out.append(f"{indent}{_expression(rng, names)}")
+        else:
+            head = {
+                4: f"if {target} {rng.choice(['<', '>', '==', 'in'])} {_expression(rng, names)}:",
+                5: f"for {target} in {_expression(rng, names)}:",
+                6: f"while {target}:",
+                7: f"with {_expression(rng, names)} as {target}:",
+            }[kind]
+            out.append(indent + head)
+            out.extend(_statements(rng, names, indent + "    ", rng.randint(1, 3)))
+    return out
+
+
+def generated_function(rng: random.Random, name: str) -> str:
+    """A function of random statements and expressions: unlike any other once normalized."""
+    names = ["total", "items", "seen", "limit", "entry", "queue", "level", "parts"]
+    body = _statements(rng, names, "    ", rng.randint(12, 20))
+    return f"def {name}({', '.join(names[:4])}):\n" + "\n".join(body) + "\n    return total\n"
+
+
+def shared_notice(results: dict, files: int = 20_000) -> None:
+    """W5: a corpus whose every file opens with the same notice, checked with outputs quoting it.
+
+    Each of the notice's band keys then holds `files` windows: a check must
+    not read them all (its RSS stays under budget), while a copy of one
+    file's function after the notice is still caught and the notice alone
+    is not (it is shared structure). Half the outputs are each kind.
+    """
+    folder = CACHE / f"shared-notice-{files}"
+    rng = random.Random(9)
+    functions = [generated_function(rng, f"step_{i}") for i in range(files)]
+    if len(list(folder.glob("*/*.py"))) != files:
+        for i, function in enumerate(functions):
+            part = folder / f"part{i // 1000:02d}"
+            part.mkdir(parents=True, exist_ok=True)
+            (part / f"step_{i}.py").write_text(SHARED_NOTICE + "\n\n" + function)
+    index = fresh(CACHE / "shared-notice.ipguard.db")
+    build = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
+    novel = novel_code()
+    outs = []
+    for i in range(200):
+        copied = i % 2 == 0
+        if copied:
+            body = disguise_python_function(rng.choice(functions))
+        else:
+            text = rng.choice(novel)
+            start = rng.randrange(0, max(1, len(text) - 1200))
+            body = text[start : start + 1200]
+        outs.append((f"Here it is.\n\n```python\n{SHARED_NOTICE}\n{body}\n```\n", copied))
+    with Guard.open(str(index)) as guard:
+        stats = guard.stats()
+    results["W5_shared_notice"] = {
+        "files": files,
+        "windows": stats.windows,
+        "build_s": round(build.wall, 1),
+        **check_latency(index, outs),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -575,6 +681,7 @@ def main() -> int:
     sources = sorted(STDLIB.glob("*.py"))
     results["W2_check_2KB"] = check_latency(index, outputs_for(sources, 1000, random.Random(5)))
     synthetic(results, 1_000_000, "1M", both_jobs=True)
+    shared_notice(results)
     if args.large:
         large, large_outs = synthetic(results, 10_000_000, "10M")
         added_to(results, large, large_outs, "1M")
