@@ -33,32 +33,36 @@ def test_index_check_and_stats(store_location: str, corpus_dir: Path) -> None:
         assert stats.documents == CORPUS_FILES and stats.windows > 0 and stats.bytes_on_disk > 0
 
 
-def test_a_lookup_with_a_limit_gives_each_key_its_earliest_windows(
-    store_location: str, tmp_path: Path
+def _pairs(found: tuple[np.ndarray, np.ndarray]) -> list[tuple[int, int]]:
+    return sorted(zip(*(a.tolist() for a in found), strict=True))
+
+
+@pytest.mark.parametrize("copies", [6, 600])  # Redis: small sets, and sets past its intsets
+def test_a_lookup_with_a_limit_gives_each_key_that_many_of_its_windows(
+    store_location: str, copies: int
 ) -> None:
     from ipguard.normalize import normalize
 
-    work = tmp_path / "copies"
-    work.mkdir()
-    for n in range(6):  # the same file six times: every key has six windows or more
-        (work / f"copy_{n}.py").write_text(PROTECTED["python"])
+    snippet = "def area(width, height):\n    return width * height + border(width, height)\n"
     with Guard.open(store_location, create=True) as guard:
-        guard.index_paths([str(work)])
-        channels = guard.index.query_channels(normalize(PROTECTED["python"], language="python"))
+        guard.index_texts([(f"copy_{n}.py", snippet) for n in range(copies)], language="python")
+        channels = guard.index.query_channels(normalize(snippet, language="python"))
         keys = np.concatenate([c.keys.ravel() for c in channels])
         store = guard.index.store
-        whole = sorted(zip(*(a.tolist() for a in store.lookup(keys)), strict=True))
-        for limit in (1, 4):
-            found = store.lookup(keys, limit)
-            kept = sorted(zip(*(a.tolist() for a in found), strict=True))
-            assert kept == sorted(
-                zip(*(a.tolist() for a in store.lookup(keys, limit)), strict=True)
-            )
-            earliest: dict[int, list[int]] = {}
-            for key, win in whole:
-                earliest.setdefault(key, []).append(win)
-            assert kept == sorted((k, w) for k, ws in earliest.items() for w in sorted(ws)[:limit])
-            assert len(kept) < len(whole)
+        whole = _pairs(store.lookup(keys))
+        held: dict[int, set[int]] = {}
+        for key, win in whole:
+            held.setdefault(key, set()).add(win)
+        assert min(len(wins) for wins in held.values()) >= copies
+        for limit in (1, 4, copies // 2):
+            kept = _pairs(store.lookup(keys, limit))
+            assert kept == _pairs(store.lookup(keys, limit))  # the same ones each time
+            per_key: dict[int, set[int]] = {}
+            for key, win in kept:
+                per_key.setdefault(key, set()).add(win)
+            assert per_key.keys() == held.keys()
+            assert all(len(per_key[k]) == min(limit, len(held[k])) for k in held)
+            assert all(per_key[k] <= held[k] for k in held)
 
 
 def test_channels_load_one_by_one_or_together_alike(store_location: str, corpus_dir: Path) -> None:
