@@ -2,7 +2,7 @@
 
 Every batch of documents is one MULTI/EXEC transaction (removals included),
 guarded by WATCH on the source table so that concurrent indexers never leave
-two documents for one source; readers pipeline their lookups in one round trip.
+two documents for one source; a reader looks up all its keys in one script call.
 """
 
 from __future__ import annotations
