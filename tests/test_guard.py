@@ -454,3 +454,49 @@ def test_a_check_looks_up_a_bounded_number_of_windows_per_key(
     assert bounded.action == whole.action == "block"
     assert [m.source for m in bounded.matches] == [m.source for m in whole.matches]
     assert Path(bounded.matches[0].source).name == "intervals.py"
+
+
+def test_documents_past_the_screened_ones_are_verified_a_bounded_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 40 protected files of 1.9 MB holding one function took a check of it to
+    # 219 MB when the 30 after the screened two were loaded together.
+    from ipguard import guard as guard_module
+
+    work = _shared_opening_corpus(tmp_path)
+    output = f"```python\n{_SHARED_OPENING}{disguise('python')}\n```\n"
+    with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
+        guard.index_paths([str(work)])
+        store = guard.index.store
+        batches: list[list[int]] = []
+        real = store.load_channels
+
+        def load_channels(doc_ids, channel):  # type: ignore[no-untyped-def]
+            batches.append(list(doc_ids))
+            return real(doc_ids, channel)
+
+        monkeypatch.setattr(store, "load_channels", load_channels)
+        whole = guard.check(output)
+        together = len(batches)
+        budget = 2 * max(info.windows for info in store.documents(range(1, 200)).values())
+        monkeypatch.setattr(guard_module, "VERIFY_BATCH_WINDOWS", budget)
+        store._forget()  # nothing cached: every batch is read
+        bounded = guard.check(output)
+        infos = store.documents(range(1, 200))
+    later = batches[together + 1 :]  # after the screened documents
+    assert len(later) > 1
+    assert all(sum(infos[d].windows for d in batch) <= budget for batch in later)
+    assert [d for batch in later for d in batch] == [d for b in batches[1:together] for d in b]
+    assert bounded == whole
+
+
+def test_batches_keep_the_order_and_hold_one_large_document_alone() -> None:
+    from ipguard.guard import _batches
+    from ipguard.stores import DocumentInfo
+
+    def info(doc_id: int, windows: int) -> DocumentInfo:
+        return DocumentInfo(doc_id, f"s{doc_id}", None, None, None, "h", windows)
+
+    infos = {1: info(1, 40), 2: info(2, 50), 3: info(3, 500), 4: info(4, 10), 5: info(5, 90)}
+    assert list(_batches([1, 2, 3, 4, 5, 6], infos, 100)) == [[1, 2], [3], [4, 5, 6]]
+    assert list(_batches([], infos, 100)) == []
