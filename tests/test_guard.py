@@ -389,6 +389,13 @@ def _shared_opening_corpus(tmp_path: Path) -> Path:
     return work
 
 
+def _indexed_opening_corpus(tmp_path: Path) -> tuple[Guard, str]:
+    """An open index of `_shared_opening_corpus`, and an output: the opening, then a copy."""
+    guard = Guard.open(str(tmp_path / "i.db"), create=True)
+    guard.index_paths([str(_shared_opening_corpus(tmp_path))])
+    return guard, f"```python\n{_SHARED_OPENING}{disguise('python')}\n```\n"
+
+
 def test_an_output_sharing_an_opening_with_many_files_is_bounded_and_its_source_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -431,10 +438,8 @@ def test_a_check_looks_up_a_bounded_number_of_windows_per_key(
     # and still finds the copy and takes the opening for shared structure.
     import ipguard.index as index_module
 
-    work = _shared_opening_corpus(tmp_path)
-    output = f"```python\n{_SHARED_OPENING}{disguise('python')}\n```\n"
-    with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
-        guard.index_paths([str(work)])
+    guard, output = _indexed_opening_corpus(tmp_path)
+    with guard:
         store = guard.index.store
         looked_up: list[np.ndarray] = []
         real = store.lookup
@@ -463,10 +468,8 @@ def test_documents_past_the_screened_ones_are_verified_a_bounded_batch_at_a_time
     # 219 MB when the 30 after the screened two were loaded together.
     from ipguard import guard as guard_module
 
-    work = _shared_opening_corpus(tmp_path)
-    output = f"```python\n{_SHARED_OPENING}{disguise('python')}\n```\n"
-    with Guard.open(str(tmp_path / "i.db"), create=True) as guard:
-        guard.index_paths([str(work)])
+    guard, output = _indexed_opening_corpus(tmp_path)
+    with guard:
         store = guard.index.store
         batches: list[list[int]] = []
         real = store.load_channels
