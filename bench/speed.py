@@ -1,4 +1,4 @@
-"""Speed and scale benchmark: W1-W5, the sketch stage, and datasketch on the same windows.
+"""Speed and scale benchmark: W1-W6, the sketch stage, and datasketch on the same windows.
 
     python bench/speed.py [--large]     (--large adds a 10 M-window index,
                                          and then the 1 M windows to it)
@@ -600,6 +600,48 @@ def shared_notice(results: dict, files: int = 20_000) -> None:
     }
 
 
+def large_documents(results: dict, files: int = 40, size: int = 1_900_000) -> None:
+    """W6: files near the default size limit that all hold one function, checked with outputs.
+
+    Every file is a candidate for an output quoting the shared function, and
+    each is about 50,000 windows: the checking process must not hold them all
+    at once. Half the outputs quote the shared function (shared structure:
+    allowed), half a disguised copy of a function found in one file only.
+    """
+    folder = CACHE / f"large-documents-{files}"
+    rng = random.Random(11)
+    shared = generated_function(random.Random(12), "shared_step")
+    own: list[str] = []
+    if len(list(folder.glob("*.py"))) != files:
+        folder.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        parts, held = [shared], len(shared)
+        while held < size:
+            parts.append(generated_function(rng, f"part_{i}_{held}"))
+            held += len(parts[-1])
+        own.append(parts[1])
+        path = folder / f"large_{i}.py"
+        if not path.exists():
+            path.write_text("\n\n".join(parts))
+    index = fresh(CACHE / "large-documents.ipguard.db")
+    build = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
+    outs = [
+        (
+            f"```python\n{shared if i % 2 else disguise_python_function(own[i % files])}```\n",
+            not i % 2,
+        )
+        for i in range(100)
+    ]
+    with Guard.open(str(index)) as guard:
+        stats = guard.stats()
+    results["W6_large_documents"] = {
+        "files": files,
+        "windows": stats.windows,
+        "build_s": round(build.wall, 1),
+        **check_latency(index, outs),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -682,6 +724,7 @@ def main() -> int:
     results["W2_check_2KB"] = check_latency(index, outputs_for(sources, 1000, random.Random(5)))
     synthetic(results, 1_000_000, "1M", both_jobs=True)
     shared_notice(results)
+    large_documents(results)
     if args.large:
         large, large_outs = synthetic(results, 10_000_000, "10M")
         added_to(results, large, large_outs, "1M")

@@ -476,10 +476,11 @@ SCREEN_DOCUMENTS = 2
 
 
 #: Windows of the candidate documents loaded at once for verification beyond
-#: the screened ones (about 8 tokens a window, 8-10 bytes a token held). The 30
-#: documents after the screened two were loaded together: 40 protected files of
-#: 1.9 MB that all held one function took a check of it to 219 MB.
-VERIFY_BATCH_WINDOWS = 100_000
+#: the screened ones (about 8 tokens a window, 8-10 bytes a token held: 4 MB).
+#: The 30 documents after the screened two were loaded together: 40 protected
+#: files of 1.9 MB that all held one function took a check of it to 219 MB;
+#: 132 MB in batches, of which about 80 MB is the index's filters (W6).
+VERIFY_BATCH_WINDOWS = 50_000
 
 
 def _batches(
