@@ -561,6 +561,18 @@ def generated_function(rng: random.Random, name: str) -> str:
     return f"def {name}({', '.join(names[:4])}):\n" + "\n".join(body) + "\n    return total\n"
 
 
+def built_and_checked(index: Path, files: int, build: CliRun, outs: list[tuple[str, bool]]) -> dict:
+    """A workload's index size and build time, then its outputs' check latency."""
+    with Guard.open(str(index)) as guard:
+        stats = guard.stats()
+    return {
+        "files": files,
+        "windows": stats.windows,
+        "build_s": round(build.wall, 1),
+        **check_latency(index, outs),
+    }
+
+
 def shared_notice(results: dict, files: int = 20_000) -> None:
     """W5: a corpus whose every file opens with the same notice, checked with outputs quoting it.
 
@@ -590,14 +602,7 @@ def shared_notice(results: dict, files: int = 20_000) -> None:
             start = rng.randrange(0, max(1, len(text) - 1200))
             body = text[start : start + 1200]
         outs.append((f"Here it is.\n\n```python\n{SHARED_NOTICE}\n{body}\n```\n", copied))
-    with Guard.open(str(index)) as guard:
-        stats = guard.stats()
-    results["W5_shared_notice"] = {
-        "files": files,
-        "windows": stats.windows,
-        "build_s": round(build.wall, 1),
-        **check_latency(index, outs),
-    }
+    results["W5_shared_notice"] = built_and_checked(index, files, build, outs)
 
 
 def large_documents(results: dict, files: int = 40, size: int = 1_900_000) -> None:
@@ -632,14 +637,7 @@ def large_documents(results: dict, files: int = 40, size: int = 1_900_000) -> No
         )
         for i in range(100)
     ]
-    with Guard.open(str(index)) as guard:
-        stats = guard.stats()
-    results["W6_large_documents"] = {
-        "files": files,
-        "windows": stats.windows,
-        "build_s": round(build.wall, 1),
-        **check_latency(index, outs),
-    }
+    results["W6_large_documents"] = built_and_checked(index, files, build, outs)
 
 
 def main() -> int:
