@@ -2,7 +2,7 @@
 
 Every batch of documents is one MULTI/EXEC transaction (removals included),
 guarded by WATCH on the source table so that concurrent indexers never leave
-two documents for one source; a reader looks up all its keys in one script call.
+two documents for one source; a reader looks up its keys in scripts, in one round trip.
 """
 
 from __future__ import annotations
