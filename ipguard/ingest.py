@@ -61,7 +61,7 @@ def is_binary(data: bytes) -> bool:
 
 def classify(path: str, text: str) -> tuple[Kind, str | None]:
     """Kind and language of a file from its name, its `#!` line, then its content."""
-    spec = languages.for_path(path)
+    spec = languages.for_file(path, text)
     if spec is None:
         spec = languages.for_shebang(text[:200].split("\n", 1)[0])
     if spec is not None:

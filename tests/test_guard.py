@@ -503,3 +503,21 @@ def test_batches_keep_the_order_and_hold_one_large_document_alone() -> None:
     infos = {1: info(1, 40), 2: info(2, 50), 3: info(3, 500), 4: info(4, 10), 5: info(5, 90)}
     assert list(_batches([1, 2, 3, 4, 5, 6], infos, 100)) == [[1, 2], [3], [4, 5, 6]]
     assert list(_batches([], infos, 100)) == []
+
+
+def test_a_cpp_header_named_dot_h_is_indexed_as_cpp(tmp_path: Path) -> None:
+    # Read with the C grammar, the header's templates and `std::` became
+    # errors and placeholders, and a copy matched a shorter span, weaker.
+    answer = f"```cpp\n{disguise('cpp')}\n```\n"
+    found = {}
+    for name in ("intervals.h", "intervals.hpp"):
+        folder = tmp_path / name.replace(".", "_")
+        folder.mkdir()
+        (folder / name).write_text(PROTECTED["cpp"], encoding="utf-8")
+        with Guard.open(str(folder / "index.ipguard.db"), create=True) as guard:
+            guard.index_paths([str(folder / name)])
+            verdict = guard.check(answer)
+        assert verdict.action == "block"
+        top = verdict.matches[0]
+        found[name] = (top.similarity, top.evidence, top.source_lines, top.output_span)
+    assert found["intervals.h"] == found["intervals.hpp"]

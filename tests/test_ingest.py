@@ -26,6 +26,51 @@ def test_language_from_extension_shebang_and_content() -> None:
     assert classify("README", "Plain words here.\nMore words.") == ("text", None)
 
 
+_CPP_HEADERS = {
+    "template": "#pragma once\ntemplate <typename T>\nT larger(T a, T b) { return a < b ? b : a; }",
+    "namespace": "namespace meter {\nint reading(void);\n}\n",
+    "base class": "struct Gauge : public Dial {\n    int needle;\n};\n",
+    "class body": "class Gauge\n{\n    int needle;\n};\n",
+    "access label": "struct Gauge {\n  private:\n    int needle;\n};\n",
+    "using": "#include <stdio.h>\nusing namespace meter;\n",
+    "std line": "inline void log_it(const char* s) {\n    std::puts(s);\n}\n",
+    "std include": "#ifndef GAUGE_H\n#define GAUGE_H\n#include <vector>\n#endif\n",
+    "extern C++": 'extern "C++" {\nint twice(int);\n}\n',
+}
+_C_HEADER = """/* gauge.h: the meter's C interface.
+ * namespace { } and std:: in a comment say nothing,
+ * nor does a member named class.
+ */
+#ifndef GAUGE_H
+#define GAUGE_H
+#include <stddef.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+struct gauge {
+    int class;
+    size_t needle;
+};
+int gauge_read(const struct gauge *g);
+#ifdef __cplusplus
+}
+#endif
+#endif
+"""
+
+
+@pytest.mark.parametrize("construct", sorted(_CPP_HEADERS))
+def test_a_cpp_header_named_dot_h_is_read_as_cpp(construct: str) -> None:
+    assert classify("include/gauge.h", _CPP_HEADERS[construct]) == ("code", "cpp")
+    assert classify("GAUGE.H", _CPP_HEADERS[construct]) == ("code", "cpp")
+    # Only a header's name leaves the language open: a .c file is C.
+    assert classify("gauge.c", _CPP_HEADERS[construct]) == ("code", "c")
+
+
+def test_a_c_header_stays_c_with_its_cplusplus_guard() -> None:
+    assert classify("gauge.h", _C_HEADER) == ("code", "c")
+
+
 def test_binary_oversized_and_missing_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"ab\x00cd")
     (tmp_path / "big.txt").write_text("x" * 2000)
