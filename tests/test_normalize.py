@@ -225,3 +225,13 @@ def test_a_prose_stream_kept_as_bytes_is_immutable_and_pickles_whole() -> None:
     copy = pickle.loads(pickle.dumps(stream))
     assert copy.tokens == stream.tokens == ("hello", "there", "general", "kenobi")
     assert copy.spans.tolist() == stream.spans.tolist() and len(copy) == 4
+
+
+def test_non_ascii_names_kept_as_written_are_their_own_text() -> None:
+    code = "from café import crème as brûlée\n\ndef f(größe):\n    return brûlée(größe.länge)\n"
+    tokens = normalize(code, language="python").code.tokens
+    # Imported names stay at every use (the alias too), attributes as written.
+    assert tokens.count("brûlée") == 2
+    assert {"café", "crème", "länge"} <= set(tokens)
+    js = normalize("const wert = größe.länge ?? maß.höhe;\n", language="javascript").code.tokens
+    assert {"länge", "höhe"} <= set(js)
