@@ -410,6 +410,10 @@ def sketch_windows(
     # Arrays of unsigned integers wrap silently (numpy warns of overflow only
     # in arithmetic on scalars): no `np.errstate`, which cost 4 us a use.
     mixed = _fmix32(hashes.astype(_U32))
+    if len(starts) == 1:  # one window (a short comment): its minimum alone
+        whole = mixed[:width, None] * a[None, :]
+        whole += b[None, :]
+        return WindowSketches(starts, lengths, whole.min(axis=0, keepdims=True))
     signatures = np.empty((len(starts), num_perm), dtype=_U32)
     # All windows but one flush with the end start at multiples of `stride`.
     regular = len(starts) if starts[-1] % stride == 0 else len(starts) - 1
