@@ -71,6 +71,29 @@ def test_a_c_header_stays_c_with_its_cplusplus_guard() -> None:
     assert classify("gauge.h", _C_HEADER) == ("code", "c")
 
 
+@pytest.mark.parametrize(
+    ("first_line", "language"),
+    [
+        ("#!/bin/sh -e", "bash"),
+        ("#!/usr/bin/env bash", "bash"),
+        ("#!/bin/zsh", "bash"),
+        ("#!/usr/bin/env ruby", "ruby"),
+        ("#!/usr/bin/php", "php"),
+        ("#!/usr/bin/env python3.11 -u", "python"),
+        ("#!/usr/bin/env -S node --no-warnings", "javascript"),
+    ],
+)
+def test_a_script_without_extension_is_read_by_its_interpreter(
+    first_line: str, language: str
+) -> None:
+    assert classify("bin/tool", f"{first_line}\necho done\n") == ("code", language)
+
+
+@pytest.mark.parametrize("name", ["ring.ipp", "ring.tpp", "ring.inl", "ring.tcc", "ring.ixx"])
+def test_cpp_template_and_module_files_are_cpp(name: str) -> None:
+    assert classify(name, "int twice(int x) { return 2 * x; }\n") == ("code", "cpp")
+
+
 def test_binary_oversized_and_missing_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"ab\x00cd")
     (tmp_path / "big.txt").write_text("x" * 2000)

@@ -265,7 +265,24 @@ SPECS: tuple[LanguageSpec, ...] = (
         "cpp",
         "tree_sitter_cpp",
         "language",
-        (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".c++", ".h++"),
+        # Besides sources and headers: template implementations (.ipp, .tpp,
+        # .inl, libstdc++'s .tcc) and C++20 module interfaces (.ixx, .cppm).
+        (
+            ".cc",
+            ".cpp",
+            ".cxx",
+            ".hpp",
+            ".hh",
+            ".hxx",
+            ".c++",
+            ".h++",
+            ".ipp",
+            ".tpp",
+            ".inl",
+            ".tcc",
+            ".ixx",
+            ".cppm",
+        ),
         ("c++", "cxx", "cc"),
         binders=_C_BINDERS,
         keep_after_dot=True,
@@ -440,7 +457,19 @@ _BY_ALIAS: dict[str, LanguageSpec] = {
 }
 _BY_EXTENSION: dict[str, LanguageSpec] = {e: s for s in SPECS for e in s.extensions}
 
-_SHEBANG_NAMES = {"python": "python", "python3": "python", "node": "javascript"}
+#: Interpreters a `#!` line may name (a trailing version is ignored: python3.11).
+_SHEBANG_NAMES = {
+    "python": "python",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "bash": "bash",
+    "sh": "bash",
+    "dash": "bash",
+    "ksh": "bash",
+    "zsh": "bash",
+    "ruby": "ruby",
+    "php": "php",
+}
 
 
 def language_names() -> tuple[str, ...]:
