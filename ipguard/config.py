@@ -35,8 +35,10 @@ def _optimal_bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
 Action = Literal["allow", "flag", "redact", "block"]
 ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 
-#: Bumped whenever normalization output changes, so old indexes are refused.
-NORMALIZER_VERSION = 6
+#: Bumped whenever normalization output changes, or which language a file is read
+#: as (7: C++ headers named .h, .tcc and the like, scripts by their #! line), so
+#: old indexes are refused.
+NORMALIZER_VERSION = 7
 
 
 @dataclass(frozen=True)
