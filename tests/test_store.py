@@ -124,6 +124,31 @@ def test_a_failed_batch_leaves_no_half_document(
         assert db.execute("SELECT COUNT(*) FROM channels").fetchone()[0] == 1
 
 
+def test_a_batch_adding_a_source_another_writer_stored_replaces_it_once(tmp_path: Path) -> None:
+    from ipguard.guard import DocumentPreparer
+    from ipguard.model import Document
+    from ipguard.stores import StoreConflict
+
+    location = str(tmp_path / "race.ipguard.db")
+    with Guard.open(location, create=True) as guard:
+        index = guard.index
+        prepare = DocumentPreparer(index.config, index.hasher.key, 1_000_000)
+        sources = [f"doc{i}.txt" for i in range(1200)]  # past one query's sources
+        guard.index_texts([(sources[700], PROTECTED_PROSE), ("other", PROTECTED["python"])])
+        # Prepared by a writer that did not see sources[700] stored.
+        batch = [
+            prepare(Document(source=s, text=f"{s}: {PROTECTED_PROSE}", kind="text"))
+            for s in sources
+        ]
+        with pytest.raises(StoreConflict, match="doc700.txt"):
+            index.store.write(batch, [])
+        assert guard.stats().documents == 2
+        index.write(batch, [])  # reads what it replaces, and writes again
+        assert guard.stats().documents == 1201
+        stored = index.store.document_by_source(sources[700])
+        assert stored is not None and stored.content_hash == batch[700].content_hash
+
+
 def test_document_metadata_a_checker_keeps_follows_every_writer(tmp_path: Path) -> None:
     """A long-lived checker's store caches documents' metadata: commits make it stale."""
     location = str(tmp_path / "cached.ipguard.db")

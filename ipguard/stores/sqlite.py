@@ -288,12 +288,9 @@ class SQLiteStore:
         replaced: list[str] = []  # files the commit unlists: deleted once it has
         try:
             with self._transaction():
-                for doc in adds:
-                    row = db.execute(
-                        "SELECT id FROM documents WHERE source = ?", (doc.source,)
-                    ).fetchone()
-                    if row is not None and row[0] not in removed_ids:
-                        raise StoreConflict(f"{doc.source} was indexed concurrently")
+                for source, doc_id in self._ids_of_sources([doc.source for doc in adds]):
+                    if doc_id not in removed_ids:
+                        raise StoreConflict(f"{source} was indexed concurrently")
                 self._delete_unlisted()
                 for doc_id in removed_ids:
                     db.execute("DELETE FROM channels WHERE doc_id = ?", (doc_id,))
@@ -329,6 +326,21 @@ class SQLiteStore:
         self._forget()
         self._unlink(replaced)
         return new_ids
+
+    def _ids_of_sources(self, sources: Sequence[str]) -> list[tuple[str, int]]:
+        """(source, id) of the stored documents among `sources`.
+
+        A query per `_SOURCES_PER_QUERY` sources: a query per source took
+        15 ms of the final write of npm's 4,541 files, these 2 ms.
+        """
+        found: list[tuple[str, int]] = []
+        for at in range(0, len(sources), _SOURCES_PER_QUERY):
+            part = sources[at : at + _SOURCES_PER_QUERY]
+            marks = ", ".join("?" * len(part))
+            found += self._db.execute(
+                f"SELECT source, id FROM documents WHERE source IN ({marks})", part
+            ).fetchall()
+        return found
 
     def _insert_documents(self, adds: Sequence[DocumentRecord], ids: Sequence[int]) -> None:
         """Insert the rows of new documents (and of their channels) under `ids`."""
@@ -755,6 +767,9 @@ class _Transaction:
 #: at most one key per this many pairs.
 LOOKUP_SHARE = 256
 
+
+#: Sources looked up in one query (SQLite allows 32,766 parameters).
+_SOURCES_PER_QUERY = 500
 
 #: Pairs from which a write's segment is written by a thread while its rows
 #: are inserted (a thread costs more than the overlap saves on small writes).
