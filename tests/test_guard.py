@@ -326,7 +326,10 @@ def test_few_per_document_keeps_each_documents_first_windows_per_key() -> None:
     )
     keys = np.array([7] * (k + 5) + [7] * 3 + [9] * 4, dtype=np.int64)
     order = np.random.default_rng(3).permutation(len(keys))
-    kept_keys, kept_wins = _few_per_document(keys[order], wins[order])
+    few = _few_per_document(keys[order], wins[order])
+    kept_keys, kept_wins = keys[order][few], wins[order][few]
+    # In (key, window) order, as `_best_documents_first` takes them fastest.
+    assert np.array_equal(np.lexsort((kept_wins, kept_keys)), np.arange(len(few)))
     kept = sorted(zip(kept_keys.tolist(), kept_wins.tolist(), strict=True))
     expected = sorted(
         [(7, window_base(2, "code") + i) for i in range(k)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -150,6 +151,36 @@ def test_prose_words_as_spans_are_the_words_as_strings(
             threshold == 0 and text.isascii() and len(doc.text) > 0
         )
     assert streams[0] == streams[1]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(0, 40), st.integers(0, 4)),
+        max_size=60,
+        unique_by=lambda p: (p[0], p[1], p[2]),
+    ),
+    st.integers(0, 50),
+    st.randoms(use_true_random=False),
+)
+def test_a_checks_bound_keeps_the_same_pairs_whatever_their_order(
+    pairs: list[tuple[int, int, int, int]], budget: int, rng: random.Random
+) -> None:
+    import numpy as np
+
+    from ipguard.index import _best_documents_first
+    from ipguard.stores import window_base
+
+    def kept(rows: list[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
+        keys = np.array([r[1] for r in rows], dtype=np.int64)
+        wins = np.array([window_base(r[0], "code") + r[2] for r in rows], dtype=np.int64)
+        counts = np.array([r[3] for r in rows], dtype=np.int64)
+        keep = _best_documents_first(keys, wins, counts, budget)
+        return set(zip(keys[keep].tolist(), wins[keep].tolist(), strict=True))
+
+    in_order = sorted(pairs, key=lambda r: (r[1], window_base(r[0], "code") + r[2]))
+    shuffled = list(pairs)
+    rng.shuffle(shuffled)
+    assert kept(in_order) == kept(shuffled)
 
 
 @given(st.text(alphabet=st.sampled_from("ab \n\t\u00e9\u4e2d\U0001f600\ud800"), max_size=200))
