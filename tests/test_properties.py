@@ -153,12 +153,17 @@ def test_prose_words_as_spans_are_the_words_as_strings(
     assert streams[0] == streams[1]
 
 
+#: (document, key, window start, output windows holding the key) of a check's
+#: looked-up pairs, each pair once.
+looked_up_pairs = st.lists(
+    st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(0, 40), st.integers(0, 4)),
+    max_size=60,
+    unique_by=lambda p: (p[0], p[1], p[2]),
+)
+
+
 @given(
-    st.lists(
-        st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(0, 40), st.integers(0, 4)),
-        max_size=60,
-        unique_by=lambda p: (p[0], p[1], p[2]),
-    ),
+    looked_up_pairs,
     st.integers(0, 50),
     st.randoms(use_true_random=False),
 )
@@ -191,11 +196,7 @@ def test_newlines_are_the_character_offsets_of_each_newline(text: str) -> None:
 
 
 @given(
-    st.lists(
-        st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(0, 40), st.integers(0, 4)),
-        max_size=60,
-        unique_by=lambda p: (p[0], p[1], p[2]),
-    ),
+    looked_up_pairs,
     st.integers(0, 50),
 )
 def test_a_checks_bound_keeps_the_documents_sharing_most_keys_first(
