@@ -250,7 +250,10 @@ def _fix_shared_high_bits(
     Random 64-bit keys have such groups from about a million keys on (10.5 M
     keys: about 50), a few keys each.
     """
-    high = np.unique(ordered[links] & ~low)
+    # Sorted and deduplicated by hand: `np.unique` imports `numpy.ma` on its
+    # first call, 8 ms of a build's final write.
+    high = np.sort(ordered[links] & ~low)
+    high = high[np.concatenate(([True], high[1:] != high[:-1]))]
     starts = np.searchsorted(ordered, high, side="left").tolist()
     ends = np.searchsorted(ordered, high | low, side="right").tolist()
     for start, end in zip(starts, ends, strict=True):
