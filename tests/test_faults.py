@@ -181,8 +181,10 @@ def _dump(path: Path) -> dict[str, object]:
     sources = dict(db.execute("SELECT id, source FROM documents"))
     docs = sorted(db.execute("SELECT source, content_hash, windows, kind, language FROM documents"))
     channels = sorted(
-        (sources[d], c, bytes(i), bytes(lines))
-        for d, c, i, lines in db.execute("SELECT * FROM channels")
+        (sources[d], c, part, tokens, bytes(i), bytes(lines))
+        for d, c, part, tokens, i, lines in db.execute(
+            "SELECT doc_id, channel, part, tokens, ids, lines FROM channels"
+        )
     )
     meta = dict(db.execute("SELECT key, value FROM meta"))
     db.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
@@ -80,6 +81,190 @@ class PackedLines:
 
     def __len__(self) -> int:
         return len(self.array())
+
+
+#: Tokens of a stored channel that the SQLite store keeps in one row (128 KB
+#: of ids); a longer channel is stored in rows of `PART_TOKENS`. A check
+#: aligns a few hundred tokens of each candidate document, but a row is read
+#: whole, its second blob only after walking the first's overflow pages:
+#: against 40 files of 1.9 MB (430 K tokens; bench/speed.py W6), reading a
+#: file's ids took 1.8 ms and unpacking its lines 1.4 ms, for each of the 17
+#: documents a check verified. The standard library's largest file has 19 K
+#: tokens: parts from 4 K tokens on made its checks slower (W2 p50 1.96 ->
+#: 2.16 ms, p99 7.6 -> 10.7 ms: more queries, fewer documents cached).
+WHOLE_TOKENS = 1 << 15
+#: Tokens per row of a longer channel (16 KB of ids): W6 p50 85 -> 35 ms for
+#: outputs quoting the function all 40 files share, 169 -> 40 ms for copies
+#: (52 / 62 ms with parts of 16 K tokens).
+PART_TOKENS = 1 << 12
+#: Parts of one long channel a check keeps read (about 1 MB).
+HELD_PARTS = 8
+
+#: Reads the rows of some parts of a channel: (part, ids, lines) each.
+PartReader = Callable[[Sequence[int]], "list[tuple[int, bytes, bytes]]"]
+
+
+class _Parts:
+    """The parts of one long stored channel read so far, the most recently used kept."""
+
+    def __init__(self, tokens: int, read: PartReader, what: str) -> None:
+        self.tokens = tokens
+        self._read = read
+        self._what = what
+        self._held: OrderedDict[int, tuple[np.ndarray, PackedLines]] = OrderedDict()
+
+    def add(
+        self, part: int, ids: bytes, lines: bytes, keep: int = HELD_PARTS
+    ) -> tuple[np.ndarray, PackedLines]:
+        """Hold a part's row, checked against the length its place gives it.
+
+        The least recently used parts go beyond `keep` (`HELD_PARTS` or more).
+        """
+        expected = min(PART_TOKENS, self.tokens - part * PART_TOKENS)
+        if len(ids) != 4 * expected:
+            raise IndexCorruptError(f"{self._what} is damaged (part {part})")
+        held = self._held[part] = (np.frombuffer(ids, dtype="<u4"), PackedLines(lines, self._what))
+        while len(self._held) > max(keep, HELD_PARTS):
+            self._held.popitem(last=False)
+        return held
+
+    def hold(self, spans: Sequence[tuple[int, int]]) -> None:
+        """Hold the parts of the token ranges [start, stop) `spans`, those missing read at once."""
+        wanted = sorted(
+            {
+                p
+                for start, stop in spans
+                if stop > start
+                for p in range(
+                    start // PART_TOKENS, (min(stop, self.tokens) - 1) // PART_TOKENS + 1
+                )
+            }
+        )
+        self.parts(wanted, keep=len(wanted))
+
+    def parts(
+        self, wanted: Sequence[int], keep: int = HELD_PARTS
+    ) -> list[tuple[np.ndarray, PackedLines]]:
+        """The `wanted` parts, those not held read in one query."""
+        found = {}
+        for p in wanted:
+            held = self._held.get(p)
+            if held is not None:
+                self._held.move_to_end(p)
+                found[p] = held
+        missing = [p for p in wanted if p not in found]
+        if missing:
+            for part, ids, lines in self._read(missing):
+                if part in missing and part not in found:
+                    found[part] = self.add(part, ids, lines, max(keep, len(wanted)))
+        try:
+            return [found[p] for p in wanted]
+        except KeyError as exc:
+            raise IndexCorruptError(f"{self._what} is damaged (part {exc} is missing)") from None
+
+    def whole(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every token id and line, read now."""
+        parts = self.parts(range(max(1, -(-self.tokens // PART_TOKENS))))
+        return (
+            np.concatenate([ids for ids, _ in parts]),
+            np.concatenate([lines.array() for _, lines in parts]),
+        )
+
+
+class PartedIds:
+    """The token ids of a long stored channel, read a part at a time as they are indexed.
+
+    Supports what verification does with a document's ids: `len`, a slice
+    (an array) and an item (an int).
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: _Parts) -> None:
+        self._parts = parts
+
+    def __len__(self) -> int:
+        return self._parts.tokens
+
+    def __getitem__(self, at: int | slice) -> Any:
+        tokens = self._parts.tokens
+        if isinstance(at, slice):
+            start, stop, step = at.indices(tokens)
+            if step != 1:
+                raise ValueError("stored token ids are sliced with step 1 only")
+            if stop <= start:
+                return np.zeros(0, dtype="<u4")
+            first, last = start // PART_TOKENS, (stop - 1) // PART_TOKENS
+            joined = [ids for ids, _ in self._parts.parts(range(first, last + 1))]
+            whole = joined[0] if len(joined) == 1 else np.concatenate(joined)
+            offset = first * PART_TOKENS
+            return whole[start - offset : stop - offset]
+        index = at + tokens if at < 0 else at
+        if not 0 <= index < tokens:
+            raise IndexError(f"token {at} of {tokens}")
+        part = index // PART_TOKENS
+        return int(self._parts.parts((part,))[0][0][index - part * PART_TOKENS])
+
+    def hold(self, spans: Sequence[tuple[int, int]]) -> None:
+        """Read the parts holding these token ranges [start, stop) now, in one query."""
+        self._parts.hold(spans)
+
+    def array(self) -> np.ndarray:
+        """Every token id, read now."""
+        return self._parts.whole()[0]
+
+
+class PartedLines:
+    """The token lines of a long stored channel, read a part at a time (see `PartedIds`)."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: _Parts) -> None:
+        self._parts = parts
+
+    def __len__(self) -> int:
+        return self._parts.tokens
+
+    def __getitem__(self, token: int) -> int:
+        if not 0 <= token < self._parts.tokens:
+            raise IndexError(f"token {token} of {self._parts.tokens}")
+        part = token // PART_TOKENS
+        return self._parts.parts((part,))[0][1][token - part * PART_TOKENS]
+
+    def array(self) -> np.ndarray:
+        """The 1-based line of each token (uint32), read now."""
+        return self._parts.whole()[1]
+
+
+#: A stored channel's token ids and lines as a check reads them: whole, or by part.
+StoredIds: TypeAlias = np.ndarray | PartedIds
+StoredLines: TypeAlias = PackedLines | PartedLines
+
+
+def parted(
+    tokens: int, read: PartReader, what: str, first: tuple[bytes, bytes] | None = None
+) -> tuple[PartedIds, PartedLines]:
+    """Views of a long stored channel of `tokens` tokens whose parts `read` returns.
+
+    `first`, the rows of part 0 when the caller has them already.
+    """
+    parts = _Parts(tokens, read, what)
+    if first is not None:
+        parts.add(0, *first)
+    return PartedIds(parts), PartedLines(parts)
+
+
+def split_parts(ids: np.ndarray, lines: PackedLines) -> list[tuple[bytes, bytes]]:
+    """A channel's (ids, packed lines) as stored: one row, or (past `WHOLE_TOKENS`) a row
+    per `PART_TOKENS` tokens."""
+    ids = np.ascontiguousarray(ids, dtype="<u4")
+    if len(ids) <= WHOLE_TOKENS:
+        return [(ids.tobytes(), lines.packed())]
+    values = lines.array()
+    return [
+        (ids[at : at + PART_TOKENS].tobytes(), pack_increasing(values[at : at + PART_TOKENS]))
+        for at in range(0, len(ids), PART_TOKENS)
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,8 +364,12 @@ class Store(Protocol):
 
     def load_channels(
         self, doc_ids: Sequence[int], channel: str
-    ) -> dict[int, tuple[np.ndarray, PackedLines]]:
-        """`load_channel` of several documents in one round trip (absent ones left out)."""
+    ) -> dict[int, tuple[StoredIds, StoredLines]]:
+        """`load_channel` of several documents in one round trip (absent ones left out).
+
+        A long channel may come as views that read its parts when indexed
+        (`PartedIds`, `PartedLines`): what verification needs of it.
+        """
         ...
 
     def write(

@@ -12,6 +12,7 @@ index is not loaded into memory on open.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -32,13 +33,21 @@ from . import (
     BULK_SEGMENTS,
     CHANNEL_CODES,
     DOC_SHIFT,
+    HELD_PARTS,
+    PART_TOKENS,
+    WHOLE_TOKENS,
     DocumentInfo,
     DocumentRecord,
     PackedLines,
+    PartReader,
     Removal,
     StoreConflict,
+    StoredIds,
+    StoredLines,
     first_per_key,
+    parted,
     segments,
+    split_parts,
     unpack_increasing,
     window_base,
 )
@@ -74,9 +83,11 @@ CREATE INDEX IF NOT EXISTS documents_by_name ON documents(source_name);
 CREATE TABLE IF NOT EXISTS channels (
     doc_id INTEGER NOT NULL,
     channel INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
     ids BLOB NOT NULL,
     lines BLOB NOT NULL,
-    PRIMARY KEY (doc_id, channel)
+    PRIMARY KEY (doc_id, channel, part)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segments (
     seq INTEGER PRIMARY KEY,
@@ -122,7 +133,10 @@ class SQLiteStore:
         self._seen_version: int | None = None
         # Caches of stored documents (`documents`, `load_channels`).
         self._infos: dict[int, DocumentInfo] = {}
-        self._channels: OrderedDict[tuple[int, int], tuple[np.ndarray, PackedLines]] = OrderedDict()
+        # (doc, channel) -> (ids, lines, bytes counted against _CACHED_CHANNEL_BYTES)
+        self._channels: OrderedDict[tuple[int, int], tuple[StoredIds, StoredLines, int]] = (
+            OrderedDict()
+        )
         self._channel_bytes = 0
         self._cache_version: int | None = None
         self.bulk = False
@@ -215,11 +229,15 @@ class SQLiteStore:
         return {d: infos[d] for d in wanted if d in infos}
 
     def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, PackedLines] | None:
-        return self.load_channels([doc_id], channel).get(doc_id)
+        loaded = self.load_channels([doc_id], channel).get(doc_id)
+        if loaded is None or isinstance(loaded[0], np.ndarray):
+            return loaded  # type: ignore[return-value]
+        ids, lines = loaded
+        return ids.array(), PackedLines.of(lines.array())
 
     def load_channels(
         self, doc_ids: Sequence[int], channel: str
-    ) -> dict[int, tuple[np.ndarray, PackedLines]]:
+    ) -> dict[int, tuple[StoredIds, StoredLines]]:
         if not doc_ids:
             return {}
         # Checks keep verifying the same documents (a corpus's common code):
@@ -228,7 +246,7 @@ class SQLiteStore:
         self._check_caches()
         code = CHANNEL_CODES[channel]
         cache = self._channels
-        out = {}
+        out: dict[int, tuple[StoredIds, StoredLines]] = {}
         missing = []
         for doc_id in doc_ids:
             held = cache.get((int(doc_id), code))
@@ -236,31 +254,51 @@ class SQLiteStore:
                 missing.append(int(doc_id))
             else:
                 cache.move_to_end((int(doc_id), code))
-                out[int(doc_id)] = held
+                out[int(doc_id)] = held[:2]
         if not missing:
             return out
+        # A long channel's first part only: the others are read as a check
+        # asks for them (see `PART_TOKENS`).
         rows = self._query(
-            "SELECT doc_id, ids, lines FROM channels WHERE channel = ?"
+            "SELECT doc_id, tokens, ids, lines FROM channels WHERE channel = ? AND part = 0"
             " AND doc_id IN (SELECT value FROM json_each(?))",
             (code, json.dumps(missing)),
         )
-        for doc_id, ids, lines in rows:
-            if len(ids) % 4:
-                raise IndexCorruptError(f"index {self.location}: document {doc_id} is damaged")
-            loaded = (
-                # Read-only, over the row's bytes: a copy per document was
-                # for nothing, as nothing writes to stored ids.
-                np.frombuffer(ids, dtype="<u4"),
-                PackedLines(lines, f"index {self.location}: document {doc_id}"),
-            )
+        for doc_id, tokens, ids, lines in rows:
+            what = f"index {self.location}: document {doc_id}"
+            if len(ids) % 4 or tokens < len(ids) // 4:
+                raise IndexCorruptError(f"{what} is damaged")
+            loaded: tuple[StoredIds, StoredLines]
+            if tokens == len(ids) // 4:
+                loaded = (
+                    # Read-only, over the row's bytes: a copy per document was
+                    # for nothing, as nothing writes to stored ids.
+                    np.frombuffer(ids, dtype="<u4"),
+                    PackedLines(lines, what),
+                )
+                # The ids, the packed lines and the lines once unpacked (4 bytes a token).
+                size = 2 * len(ids) + len(lines)
+            else:
+                loaded = parted(tokens, self._part_reader(doc_id, code), what, (ids, lines))
+                size = HELD_PARTS * PART_TOKENS * 8  # the parts it may hold, ids and lines
             out[doc_id] = loaded
-            # The ids, the packed lines and the lines once unpacked (4 bytes a token).
-            cache[(doc_id, code)] = loaded
-            self._channel_bytes += 2 * len(ids) + len(lines)
+            cache[(doc_id, code)] = (*loaded, size)
+            self._channel_bytes += size
         while self._channel_bytes > _CACHED_CHANNEL_BYTES and cache:
-            (_, _), (ids_held, lines_held) = cache.popitem(last=False)
-            self._channel_bytes -= 2 * ids_held.nbytes + len(lines_held.packed())
+            self._channel_bytes -= cache.popitem(last=False)[1][2]
         return out
+
+    def _part_reader(self, doc_id: int, code: int) -> PartReader:
+        """Reads parts of one stored channel (see `PartedIds`)."""
+
+        def read(parts: Sequence[int]) -> list[tuple[int, bytes, bytes]]:
+            return self._query(
+                "SELECT part, ids, lines FROM channels WHERE doc_id = ? AND channel = ?"
+                " AND part IN (SELECT value FROM json_each(?))",
+                (doc_id, code, json.dumps([int(p) for p in parts])),
+            )
+
+        return read
 
     def _check_caches(self) -> None:
         """Empty the caches of stored documents when another connection committed.
@@ -367,16 +405,13 @@ class SQLiteStore:
             ],
         )
         self._db.executemany(
-            "INSERT INTO channels (doc_id, channel, ids, lines) VALUES (?, ?, ?, ?)",
+            "INSERT INTO channels (doc_id, channel, part, tokens, ids, lines)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (
-                    doc_id,
-                    CHANNEL_CODES[ch.channel],
-                    np.ascontiguousarray(ch.ids, dtype="<u4").tobytes(),
-                    ch.lines.packed(),
-                )
+                (doc_id, CHANNEL_CODES[ch.channel], part, len(ch.ids), part_ids, part_lines)
                 for doc_id, doc in zip(ids, adds, strict=True)
                 for ch in doc.channels
+                for part, (part_ids, part_lines) in enumerate(split_parts(ch.ids, ch.lines))
             ],
         )
 
@@ -670,14 +705,32 @@ class SQLiteStore:
             "(SELECT 1 FROM documents d WHERE d.id = c.doc_id)"
         ):
             problems.append(f"tokens of a missing document {doc_id}")
-        for doc_id, channel, ids, lines in self._query(
-            "SELECT doc_id, channel, ids, lines FROM channels"
-        ):
-            try:
-                if len(ids) % 4 or len(unpack_increasing(lines)) != len(ids) // 4:
-                    problems.append(f"document {doc_id} channel {channel}: tokens and lines differ")
-            except (zlib.error, ValueError):
-                problems.append(f"document {doc_id} channel {channel}: undecodable lines")
+        rows = self._query(
+            "SELECT doc_id, channel, part, tokens, ids, lines FROM channels"
+            " ORDER BY doc_id, channel, part"
+        )
+        for (doc_id, channel), group in itertools.groupby(rows, key=lambda r: r[:2]):
+            parts = list(group)
+            tokens = parts[0][3]
+            expected = [tokens]
+            if tokens > WHOLE_TOKENS:
+                expected = [min(PART_TOKENS, tokens - at) for at in range(0, tokens, PART_TOKENS)]
+            if [r[2] for r in parts] != list(range(len(expected))) or any(
+                r[3] != tokens for r in parts
+            ):
+                problems.append(f"document {doc_id} channel {channel}: parts missing or extra")
+                continue
+            for (_, _, part, _, ids, lines), count in zip(parts, expected, strict=True):
+                try:
+                    if len(ids) != 4 * count or len(unpack_increasing(lines)) != count:
+                        problems.append(
+                            f"document {doc_id} channel {channel} part {part}: "
+                            "tokens and lines differ"
+                        )
+                except (zlib.error, ValueError):
+                    problems.append(
+                        f"document {doc_id} channel {channel} part {part}: undecodable lines"
+                    )
         expected = dict(self._query("SELECT id, windows FROM documents"))
         doc_ids: list[np.ndarray] = []  # per chunk, its documents and their pairs
         doc_rows: list[np.ndarray] = []

@@ -1,0 +1,253 @@
+"""Long channels stored in parts: read back exactly, checked exactly as if whole."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ipguard.stores as stores
+import ipguard.stores.sqlite as sqlite_store
+from ipguard import Guard
+from ipguard.demo import disguise_python_function
+from ipguard.errors import IndexCorruptError
+from ipguard.stores import PART_TOKENS, WHOLE_TOKENS, PartedIds, PartedLines
+
+NAMES = ["count", "rows", "mark", "width", "cell", "stack", "depth", "piece"]
+
+
+#: Expression shapes, filled with names, numbers and (two levels deep) other shapes.
+SHAPES = ["{a} + {b}", "{a} * {b} - {n}", "{f}({a})", "{m}.{f}({b})", "[{a}, {b}]", "{a} % {n}"]
+
+
+def _expression(rng: random.Random, depth: int = 0) -> str:
+    if depth >= 2 or rng.random() < 0.3:
+        return rng.choice(NAMES) if rng.random() < 0.7 else str(rng.randint(0, 99))
+    return rng.choice(SHAPES).format(
+        a=_expression(rng, depth + 1),
+        b=_expression(rng, depth + 1),
+        f=rng.choice(NAMES),
+        m=rng.choice(NAMES),
+        n=rng.randint(1, 99),
+    )
+
+
+def _function(rng: random.Random, name: str) -> str:
+    lines = [f"def {name}({', '.join(NAMES[:3])}):"]
+    for _ in range(rng.randint(6, 12)):
+        target = rng.choice(NAMES)
+        shape = rng.randrange(4)
+        if shape == 0:
+            lines.append(f"    {target} = {_expression(rng)}")
+        elif shape == 1:
+            lines.append(f"    if {target} > {_expression(rng)}:")
+            lines.append(f"        {target} = {_expression(rng)}")
+        elif shape == 2:
+            lines.append(f"    for {target} in {_expression(rng)}:")
+            lines.append(f"        {rng.choice(NAMES)} += {rng.randint(1, 9)}")
+        else:
+            lines.append(f"    {_expression(rng)}")
+    lines.append(f"    return {rng.choice(NAMES)}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def long_module() -> tuple[str, list[str]]:
+    """A module of about 94 K tokens (past `WHOLE_TOKENS`), and its functions."""
+    rng = random.Random(5)
+    functions = [_function(rng, f"step_{i}") for i in range(900)]
+    return "\n\n".join(functions), functions
+
+
+def _index(path: Path, text: str, whole_tokens: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(stores, "WHOLE_TOKENS", whole_tokens)
+        patch.setattr(sqlite_store, "WHOLE_TOKENS", whole_tokens)
+        with Guard.open(str(path)) as guard:
+            report = guard.index_texts([("long.py", text)], language="python")
+        assert report.added == 1, report
+
+
+@pytest.fixture(scope="module")
+def indexes(
+    long_module: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """The long module indexed in parts, and (one row allowed to hold it) whole.
+
+    One empty index copied, so that both have the same token key.
+    """
+    root = tmp_path_factory.mktemp("parts")
+    Guard.open(str(root / "parted.db"), create=True).close()
+    shutil.copy(root / "parted.db", root / "whole.db")
+    with pytest.MonkeyPatch.context() as patch:
+        _index(root / "parted.db", long_module[0], WHOLE_TOKENS, patch)
+        _index(root / "whole.db", long_module[0], 1 << 30, patch)
+    return root / "parted.db", root / "whole.db"
+
+
+def _copy(index: Path, to: Path) -> None:
+    """A copy of an index and its segments."""
+    src, dst = sqlite3.connect(index), sqlite3.connect(to)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    shutil.copytree(index.with_name(index.name + ".bands"), to.with_name(to.name + ".bands"))
+
+
+def _rows(path: Path) -> list[tuple[int, int, int]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT part, tokens, length(ids) / 4 FROM channels WHERE channel = 0 ORDER BY part"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def test_a_long_channel_is_stored_a_part_per_row(indexes: tuple[Path, Path]) -> None:
+    parted, whole = indexes
+    rows = _rows(parted)
+    tokens = rows[0][1]
+    assert tokens > WHOLE_TOKENS and len(rows) == -(-tokens // PART_TOKENS) >= 3
+    assert [r[0] for r in rows] == list(range(len(rows)))
+    assert all(r[2] == PART_TOKENS for r in rows[:-1]) and sum(r[2] for r in rows) == tokens
+    assert _rows(whole) == [(0, tokens, tokens)]
+
+
+@pytest.fixture(scope="module")
+def loaded(indexes: tuple[Path, Path]) -> tuple[object, object, np.ndarray, np.ndarray]:
+    parted, whole = indexes
+    with Guard.open(str(whole)) as guard:
+        ids, lines = guard.index.store.load_channels([1], "code")[1]
+        whole_ids, whole_lines = np.array(ids), lines.array()
+    guard = Guard.open(str(parted))
+    p_ids, p_lines = guard.index.store.load_channels([1], "code")[1]
+    return p_ids, p_lines, whole_ids, whole_lines
+
+
+def test_a_parted_channel_reads_back_as_written(loaded: tuple) -> None:
+    p_ids, p_lines, ids, lines = loaded
+    assert isinstance(p_ids, PartedIds) and isinstance(p_lines, PartedLines)
+    assert len(p_ids) == len(ids) == len(p_lines) > 3 * PART_TOKENS
+    assert np.array_equal(p_ids.array(), ids) and np.array_equal(p_lines.array(), lines)
+    for at in (0, PART_TOKENS - 1, PART_TOKENS, len(ids) - 1, -1):
+        assert p_ids[at] == ids[at]
+    for at in (0, PART_TOKENS - 1, PART_TOKENS, 3 * PART_TOKENS, len(ids) - 1):
+        assert p_lines[at] == lines[at]
+    with pytest.raises(IndexError):
+        p_ids[len(ids)]
+    with pytest.raises(IndexError):
+        p_lines[len(ids)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_slice_of_a_parted_channel_is_the_slice_of_the_whole(
+    loaded: tuple, data: st.DataObject
+) -> None:
+    p_ids, _, ids, _ = loaded
+    # Slices near part boundaries, across several, and out of range.
+    edge = st.sampled_from([0, 1, PART_TOKENS - 1, PART_TOKENS, 2 * PART_TOKENS + 3, len(ids)])
+    point = st.one_of(edge, st.integers(-len(ids) - 5, len(ids) + 5))
+    start, stop = data.draw(point), data.draw(point)
+    assert np.array_equal(p_ids[start:stop], ids[start:stop])
+
+
+def test_checks_against_parts_find_what_checks_against_the_whole_find(
+    indexes: tuple[Path, Path], long_module: tuple[str, list[str]]
+) -> None:
+    parted, whole = indexes
+    _, functions = long_module
+    # The first function, ones in the middle, around where parts meet, and the last.
+    picks = [0, 1, 200, 201, 450, 451, 452, 700, len(functions) - 1]
+    outputs = [
+        "```python\n" + disguise_python_function(functions[i] + "\n" + functions[i + 1]) + "```\n"
+        if i + 1 < len(functions)
+        else "```python\n" + disguise_python_function(functions[i]) + "```\n"
+        for i in picks
+    ]
+    found = []
+    for path in (parted, whole):
+        with Guard.open(str(path)) as guard:
+            found.append(
+                [
+                    [
+                        (r.protected_tokens, r.source_lines, r.evidence, r.similarity)
+                        for r in guard.analyse(out).regions
+                    ]
+                    for out in outputs
+                ]
+            )
+    assert found[0] == found[1]
+    assert all(regions for regions in found[0])  # every copy was found
+
+
+def test_a_missing_part_is_reported_and_fails_a_check_that_needs_it(
+    indexes: tuple[Path, Path], long_module: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.db"
+    _copy(indexes[0], broken)
+    parts = len(_rows(indexes[0]))
+    gone = parts // 2
+    db = sqlite3.connect(broken)
+    db.execute("DELETE FROM channels WHERE channel = 0 AND part = ?", (gone,))
+    db.commit()
+    db.close()
+    with Guard.open(str(broken)) as guard:
+        assert any("parts missing" in p for p in guard.verify())
+        # A function from the middle of the missing part (functions are about
+        # as long as each other).
+        inside = int((gone + 0.5) / parts * len(long_module[1]))
+        with pytest.raises(IndexCorruptError, match=f"part {gone} is missing"):
+            guard.analyse(_copy_of(long_module, inside))
+
+
+def _copy_of(long_module: tuple[str, list[str]], i: int) -> str:
+    return "```python\n" + disguise_python_function(long_module[1][i]) + "```\n"
+
+
+def test_removing_a_parted_document_leaves_none_of_its_parts(
+    indexes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy.db"
+    _copy(indexes[0], copy)
+    with Guard.open(str(copy)) as guard:
+        assert guard.remove(source="long.py") == 1
+        assert guard.verify() == []
+        assert guard.stats().documents == 0
+    db = sqlite3.connect(copy)
+    assert db.execute("SELECT COUNT(*) FROM channels").fetchone()[0] == 0
+    db.close()
+
+
+def test_parts_an_alignment_needs_are_read_in_one_query_and_kept() -> None:
+    tokens = 10 * PART_TOKENS + 7
+    ids = np.arange(tokens, dtype="<u4") * 3
+    rows = {
+        p: (
+            ids[at : at + PART_TOKENS].tobytes(),
+            stores.pack_increasing(ids[at : at + PART_TOKENS]),
+        )
+        for p, at in enumerate(range(0, tokens, PART_TOKENS))
+    }
+    reads: list[list[int]] = []
+
+    def read(parts: list[int]) -> list[tuple[int, bytes, bytes]]:
+        reads.append(list(parts))
+        return [(p, *rows[p]) for p in parts if p in rows]
+
+    p_ids, p_lines = stores.parted(tokens, read, "a test document")
+    spans = [(at * PART_TOKENS - 5, at * PART_TOKENS + 5) for at in (1, 3, 5, 7, 9)]
+    spans.append((tokens - 3, tokens + 40))  # past the end: the last part
+    p_ids.hold(spans)
+    assert reads == [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]
+    for start, stop in spans:
+        assert np.array_equal(p_ids[start:stop], ids[start:stop])
+        assert p_lines[start] == ids[start]
+    assert len(reads) == 1  # all eleven parts were kept, more than HELD_PARTS
