@@ -6,6 +6,7 @@ rename them consistently; `disguise` renames and reformats at run time.
 
 from __future__ import annotations
 
+import random
 import re
 
 PROTECTED: dict[str, str] = {
@@ -683,3 +684,50 @@ def reformat(code: str, language: str) -> str:
 def disguise(language: str) -> str:
     """The protected sample of `language`, renamed and reformatted."""
     return reformat(rename(PROTECTED[language], LOCALS[language]), language)
+
+
+#: Names and expression shapes of `random_python_module`.
+NAMES = ["count", "rows", "mark", "width", "cell", "stack", "depth", "piece"]
+SHAPES = ["{a} + {b}", "{a} * {b} - {n}", "{f}({a})", "{m}.{f}({b})", "[{a}, {b}]", "{a} % {n}"]
+
+
+def _random_expression(rng: random.Random, depth: int = 0) -> str:
+    if depth >= 2 or rng.random() < 0.3:
+        return rng.choice(NAMES) if rng.random() < 0.7 else str(rng.randint(0, 99))
+    return rng.choice(SHAPES).format(
+        a=_random_expression(rng, depth + 1),
+        b=_random_expression(rng, depth + 1),
+        f=rng.choice(NAMES),
+        m=rng.choice(NAMES),
+        n=rng.randint(1, 99),
+    )
+
+
+def _random_function(rng: random.Random, name: str) -> str:
+    lines = [f"def {name}({', '.join(NAMES[:3])}):"]
+    for _ in range(rng.randint(6, 12)):
+        target = rng.choice(NAMES)
+        shape = rng.randrange(4)
+        if shape == 0:
+            lines.append(f"    {target} = {_random_expression(rng)}")
+        elif shape == 1:
+            lines.append(f"    if {target} > {_random_expression(rng)}:")
+            lines.append(f"        {target} = {_random_expression(rng)}")
+        elif shape == 2:
+            lines.append(f"    for {target} in {_random_expression(rng)}:")
+            lines.append(f"        {rng.choice(NAMES)} += {rng.randint(1, 9)}")
+        else:
+            lines.append(f"    {_random_expression(rng)}")
+    lines.append(f"    return {rng.choice(NAMES)}")
+    return "\n".join(lines) + "\n"
+
+
+def random_python_module(seed: int, functions: int) -> tuple[str, list[str]]:
+    """A module of random functions (about 105 tokens each), and the functions.
+
+    Functions of random statements and expressions are unlike each other once
+    normalized, so a copy of one matches where it lies in the module.
+    """
+    rng = random.Random(seed)
+    made = [_random_function(rng, f"step_{i}") for i in range(functions)]
+    return "\n\n".join(made), made

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 import sqlite3
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from samples import random_python_module
 
 import ipguard.stores as stores
 import ipguard.stores.sqlite as sqlite_store
@@ -19,50 +19,11 @@ from ipguard.demo import disguise_python_function
 from ipguard.errors import IndexCorruptError
 from ipguard.stores import PART_TOKENS, WHOLE_TOKENS, PartedIds, PartedLines
 
-NAMES = ["count", "rows", "mark", "width", "cell", "stack", "depth", "piece"]
-
-
-#: Expression shapes, filled with names, numbers and (two levels deep) other shapes.
-SHAPES = ["{a} + {b}", "{a} * {b} - {n}", "{f}({a})", "{m}.{f}({b})", "[{a}, {b}]", "{a} % {n}"]
-
-
-def _expression(rng: random.Random, depth: int = 0) -> str:
-    if depth >= 2 or rng.random() < 0.3:
-        return rng.choice(NAMES) if rng.random() < 0.7 else str(rng.randint(0, 99))
-    return rng.choice(SHAPES).format(
-        a=_expression(rng, depth + 1),
-        b=_expression(rng, depth + 1),
-        f=rng.choice(NAMES),
-        m=rng.choice(NAMES),
-        n=rng.randint(1, 99),
-    )
-
-
-def _function(rng: random.Random, name: str) -> str:
-    lines = [f"def {name}({', '.join(NAMES[:3])}):"]
-    for _ in range(rng.randint(6, 12)):
-        target = rng.choice(NAMES)
-        shape = rng.randrange(4)
-        if shape == 0:
-            lines.append(f"    {target} = {_expression(rng)}")
-        elif shape == 1:
-            lines.append(f"    if {target} > {_expression(rng)}:")
-            lines.append(f"        {target} = {_expression(rng)}")
-        elif shape == 2:
-            lines.append(f"    for {target} in {_expression(rng)}:")
-            lines.append(f"        {rng.choice(NAMES)} += {rng.randint(1, 9)}")
-        else:
-            lines.append(f"    {_expression(rng)}")
-    lines.append(f"    return {rng.choice(NAMES)}")
-    return "\n".join(lines) + "\n"
-
 
 @pytest.fixture(scope="module")
 def long_module() -> tuple[str, list[str]]:
     """A module of about 94 K tokens (past `WHOLE_TOKENS`), and its functions."""
-    rng = random.Random(5)
-    functions = [_function(rng, f"step_{i}") for i in range(900)]
-    return "\n\n".join(functions), functions
+    return random_python_module(5, 900)
 
 
 def _index(path: Path, text: str, whole_tokens: int, monkeypatch: pytest.MonkeyPatch) -> None:

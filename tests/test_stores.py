@@ -277,3 +277,37 @@ def test_concurrent_indexers_and_checkers_lose_nothing(store_location: str, tmp_
         assert guard.check(PROTECTED["python"], language="python").action == "block"
         assert guard.check("Intro. " + PROTECTED_PROSE).action == "allow"
         assert stats.windows == sum(i.windows for i in store.documents(range(1, 200)).values())
+
+
+def test_a_long_document_is_read_in_parts_and_its_copies_found(store_location: str) -> None:
+    from samples import random_python_module
+
+    from ipguard.demo import disguise_python_function
+    from ipguard.stores import PART_TOKENS, WHOLE_TOKENS, PartedIds
+
+    text, functions = random_python_module(7, 360)
+    with Guard.open(store_location, create=True) as guard:
+        guard.index_texts([("long.py", text)], language="python")
+        store = guard.index.store
+        doc = store.document_by_source("long.py")
+        assert doc is not None
+        ids, lines = store.load_channels([doc.doc_id], "code")[doc.doc_id]
+        whole_ids, whole_lines = store.load_channel(doc.doc_id, "code")
+        assert isinstance(ids, PartedIds) and len(ids) == len(whole_ids) > WHOLE_TOKENS
+        for start in (0, PART_TOKENS - 3, 5 * PART_TOKENS + 11, len(whole_ids) - 9):
+            assert np.array_equal(ids[start : start + 20], whole_ids[start : start + 20])
+            assert lines[start] == whole_lines[start]
+        # Copies from the start, the middle and the end cite the lines they came from.
+        for i in (0, 180, 359):
+            first = text[: text.index(functions[i])].count("\n") + 1
+            verdict = guard.check(f"```python\n{disguise_python_function(functions[i])}```\n")
+            assert verdict.action == "block"
+            cited = verdict.matches[0].source_lines
+            assert first <= cited[0] <= cited[1] < first + functions[i].count("\n")
+        assert guard.verify() == []
+        # A part lost (a damaged store) is named by the integrity check.
+        if store_location.startswith("redis://"):
+            store._r.hdel(store._k("ch", doc.doc_id), "code:ids:3")
+        else:
+            store._db.execute("DELETE FROM channels WHERE doc_id = ? AND part = 3", (doc.doc_id,))
+        assert any("parts missing" in problem for problem in guard.verify())

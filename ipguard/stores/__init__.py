@@ -254,6 +254,14 @@ def parted(
     return PartedIds(parts), PartedLines(parts)
 
 
+def as_whole(loaded: tuple[StoredIds, StoredLines]) -> tuple[np.ndarray, PackedLines]:
+    """A loaded channel's ids and lines as arrays, its parts read now if it has any."""
+    ids, lines = loaded
+    if isinstance(ids, PartedIds) or isinstance(lines, PartedLines):
+        return np.asarray(ids.array()), PackedLines.of(lines.array())
+    return ids, lines
+
+
 def split_parts(ids: np.ndarray, lines: PackedLines) -> list[tuple[bytes, bytes]]:
     """A channel's (ids, packed lines) as stored: one row, or (past `WHOLE_TOKENS`) a row
     per `PART_TOKENS` tokens."""

@@ -15,12 +15,20 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexNotFoundError, IpguardError
 from . import (
+    CHANNEL_CODES,
     DOC_SHIFT,
+    PART_TOKENS,
     DocumentInfo,
     DocumentRecord,
     PackedLines,
+    PartReader,
     Removal,
     StoreConflict,
+    StoredIds,
+    StoredLines,
+    as_whole,
+    parted,
+    split_parts,
     window_ids,
 )
 
@@ -172,26 +180,48 @@ class RedisStore:
         return out
 
     def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, PackedLines] | None:
-        return self.load_channels([doc_id], channel).get(doc_id)
+        loaded = self.load_channels([doc_id], channel).get(doc_id)
+        return None if loaded is None else as_whole(loaded)
 
     def load_channels(
         self, doc_ids: Sequence[int], channel: str
-    ) -> dict[int, tuple[np.ndarray, PackedLines]]:
+    ) -> dict[int, tuple[StoredIds, StoredLines]]:
+        # A long channel's first part only: the others are read as a check
+        # asks for them (see `PART_TOKENS`).
+        fields = [f"{channel}:{f}" for f in ("ids", "lines", "tokens", "ids:0", "lines:0")]
         with self._r.pipeline(transaction=False) as pipe:
             for doc_id in doc_ids:
-                pipe.hmget(self._k("ch", doc_id), f"{channel}:ids", f"{channel}:lines")
+                pipe.hmget(self._k("ch", doc_id), fields)
             replies = self._call(pipe.execute)
-        out = {}
-        for doc_id, (ids, lines) in zip(doc_ids, replies, strict=True):
-            if ids is None or lines is None:
-                continue
-            if len(ids) % 4:
-                raise IndexCorruptError(f"{self.location}: document {doc_id} is damaged")
-            out[int(doc_id)] = (
-                np.frombuffer(ids, dtype="<u4"),
-                PackedLines(lines, f"{self.location}: document {doc_id}"),
-            )
+        out: dict[int, tuple[StoredIds, StoredLines]] = {}
+        for doc_id, (ids, lines, tokens, first_ids, first_lines) in zip(
+            doc_ids, replies, strict=True
+        ):
+            what = f"{self.location}: document {doc_id}"
+            if ids is not None and lines is not None:
+                if len(ids) % 4:
+                    raise IndexCorruptError(f"{what} is damaged")
+                out[int(doc_id)] = (np.frombuffer(ids, dtype="<u4"), PackedLines(lines, what))
+            elif tokens is not None:
+                if first_ids is None or first_lines is None:
+                    raise IndexCorruptError(f"{what} is damaged (part 0 is missing)")
+                read = self._part_reader(int(doc_id), channel)
+                out[int(doc_id)] = parted(int(tokens), read, what, (first_ids, first_lines))
         return out
+
+    def _part_reader(self, doc_id: int, channel: str) -> PartReader:
+        """Reads parts of one stored channel (see `PartedIds`)."""
+
+        def read(parts: Sequence[int]) -> list[tuple[int, bytes, bytes]]:
+            fields = [f"{channel}:{f}:{p}" for p in parts for f in ("ids", "lines")]
+            values = self._call(self._r.hmget, self._k("ch", doc_id), fields)
+            return [
+                (p, values[2 * i], values[2 * i + 1])
+                for i, p in enumerate(parts)
+                if values[2 * i] is not None and values[2 * i + 1] is not None
+            ]
+
+        return read
 
     def write(
         self, adds: Sequence[DocumentRecord], removes: Sequence[Removal], *, last: bool = False
@@ -243,10 +273,16 @@ class RedisStore:
                     pipe.hset(self._k("doc", doc_id), mapping=fields)
                     channels: dict[str, bytes] = {}
                     for ch in doc.channels:
-                        channels[f"{ch.channel}:ids"] = np.ascontiguousarray(
-                            ch.ids, "<u4"
-                        ).tobytes()
-                        channels[f"{ch.channel}:lines"] = ch.lines.packed()
+                        parts = split_parts(ch.ids, ch.lines)
+                        if len(parts) == 1:
+                            channels[f"{ch.channel}:ids"], channels[f"{ch.channel}:lines"] = parts[
+                                0
+                            ]
+                        else:  # read a part at a time (see `PART_TOKENS`)
+                            channels[f"{ch.channel}:tokens"] = str(len(ch.ids)).encode()
+                            for p, (part_ids, part_lines) in enumerate(parts):
+                                channels[f"{ch.channel}:ids:{p}"] = part_ids
+                                channels[f"{ch.channel}:lines:{p}"] = part_lines
                         wins = window_ids(doc_id, ch.channel, ch.starts).tolist()
                         for row, win in zip(ch.keys.tolist(), wins, strict=True):
                             for key in row:
@@ -320,10 +356,21 @@ class RedisStore:
             elif info.source != source:
                 problems.append(f"document {doc_id} is filed under another source")
         band_rows: dict[int, int] = {}
-        for key in self._r.scan_iter(f"{self.prefix}:b:*", count=1000):
-            for win in self._call(self._r.smembers, key):
-                doc_id = int(win) >> DOC_SHIFT
-                band_rows[doc_id] = band_rows.get(doc_id, 0) + 1
+        # The members of a scan's batch of keys in one round trip: one each
+        # took 5.3 s for a 37 K-token document's 100 K keys.
+        cursor = 0
+        while True:
+            cursor, keys = self._call(self._r.scan, cursor, f"{self.prefix}:b:*", 1000)
+            with self._r.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.smembers(key)
+                members = self._call(pipe.execute)
+            for wins in members:
+                for win in wins:
+                    doc_id = int(win) >> DOC_SHIFT
+                    band_rows[doc_id] = band_rows.get(doc_id, 0) + 1
+            if not cursor:
+                break
         for doc_id, info in docs.items():
             if info.windows and band_rows.get(doc_id, 0) != info.windows * bands:
                 problems.append(
@@ -332,12 +379,39 @@ class RedisStore:
                 )
             if info.windows and not self._call(self._r.exists, self._k("ch", doc_id)):
                 problems.append(f"document {doc_id} has windows but no tokens")
+            problems += self._parts_problems(doc_id)
         for doc_id, rows in band_rows.items():
             if doc_id not in docs:
                 problems.append(f"{rows} band rows of a missing document {doc_id}")
         documents, windows = self.counts()
         if documents != len(docs) or windows != sum(i.windows for i in docs.values()):
             problems.append("document and window counters disagree with the documents")
+        return problems
+
+    def _parts_problems(self, doc_id: int) -> list[str]:
+        """Parts missing from a document's long channels, or of the wrong length."""
+        key = self._k("ch", doc_id)
+        fields = {f.decode() for f in self._call(self._r.hkeys, key)}
+        problems = []
+        for name in CHANNEL_CODES:
+            if f"{name}:tokens" not in fields:
+                continue
+            tokens = int(self._call(self._r.hget, key, f"{name}:tokens"))
+            expected = range(-(-tokens // PART_TOKENS))
+            present = {f for f in fields if f.startswith(f"{name}:ids:")}
+            if present != {f"{name}:ids:{p}" for p in expected} or any(
+                f"{name}:lines:{p}" not in fields for p in expected
+            ):
+                problems.append(f"document {doc_id} channel {name}: parts missing or extra")
+                continue
+            with self._r.pipeline(transaction=False) as pipe:
+                for p in expected:
+                    pipe.hstrlen(key, f"{name}:ids:{p}")
+                lengths = self._call(pipe.execute)
+            if [int(n) for n in lengths] != [
+                4 * min(PART_TOKENS, tokens - p * PART_TOKENS) for p in expected
+            ]:
+                problems.append(f"document {doc_id} channel {name}: parts of the wrong length")
         return problems
 
     def close(self) -> None:

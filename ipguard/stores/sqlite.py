@@ -44,6 +44,7 @@ from . import (
     StoreConflict,
     StoredIds,
     StoredLines,
+    as_whole,
     first_per_key,
     parted,
     segments,
@@ -230,10 +231,7 @@ class SQLiteStore:
 
     def load_channel(self, doc_id: int, channel: str) -> tuple[np.ndarray, PackedLines] | None:
         loaded = self.load_channels([doc_id], channel).get(doc_id)
-        if loaded is None or isinstance(loaded[0], np.ndarray):
-            return loaded  # type: ignore[return-value]
-        ids, lines = loaded
-        return ids.array(), PackedLines.of(lines.array())
+        return None if loaded is None else as_whole(loaded)
 
     def load_channels(
         self, doc_ids: Sequence[int], channel: str
