@@ -1,4 +1,4 @@
-"""Speed and scale benchmark: W1-W6, the sketch stage, and datasketch on the same windows.
+"""Speed and scale benchmark: W1-W7, the sketch stage, and datasketch on the same windows.
 
     python bench/speed.py [--large]     (--large adds a 10 M-window index,
                                          and then the 1 M windows to it)
@@ -640,6 +640,50 @@ def large_documents(results: dict, files: int = 40, size: int = 1_900_000) -> No
     results["W6_large_documents"] = built_and_checked(index, files, build, outs)
 
 
+def long_prose(results: dict, books: int = 16, words: int = 150_000) -> None:
+    """W7: book-length prose, checked with outputs quoting a passage or novel ones.
+
+    Each book (about 1 MB) has about 150,000 tokens: a check verifies a few
+    hundred of them per candidate, where the store read and unpacked all of
+    each (see `ipguard.stores.PART_TOKENS`). Words are drawn as W3's are, in
+    sentences and paragraphs; half the outputs quote about 300 words of one
+    book after a sentence of their own, half are random words.
+    """
+    rng = np.random.default_rng(21)
+    vocabulary = np.array([f"w{i:05d}" for i in range(50_000)])
+    folder = CACHE / f"long-prose-{books}"
+    marker = CACHE / f"long-prose-{books}.zipf-{ZIPF}"
+    texts = []
+    for _ in range(books):
+        drawn = vocabulary[rng.zipf(ZIPF, words) % len(vocabulary)].tolist()
+        sentences, at = [], 0
+        while at < len(drawn):
+            n = int(rng.integers(8, 21))
+            sentences.append(" ".join(drawn[at : at + n]).capitalize() + ".")
+            at += n
+        texts.append(
+            "\n\n".join(" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5))
+        )
+    if not marker.exists() or len(list(folder.glob("*.txt"))) != books:
+        folder.mkdir(parents=True, exist_ok=True)
+        for b, text in enumerate(texts):
+            (folder / f"book{b:02d}.txt").write_text(text)
+        marker.write_text("")
+    index = fresh(CACHE / "long-prose.ipguard.db")
+    build = run_cli("index", "--index", str(index), "--jobs", "2", str(folder))
+    pick = random.Random(3)
+    outs = []
+    for i in range(200):
+        if i % 2 == 0:
+            text = texts[pick.randrange(books)]
+            start = pick.randrange(0, len(text) - 2500)
+            outs.append(("As the novel puts it: " + text[start : start + 1800], True))
+        else:
+            drawn = vocabulary[rng.zipf(ZIPF, 300) % len(vocabulary)].tolist()
+            outs.append((" ".join(drawn), False))
+    results["W7_long_prose"] = built_and_checked(index, books, build, outs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -723,6 +767,7 @@ def main() -> int:
     synthetic(results, 1_000_000, "1M", both_jobs=True)
     shared_notice(results)
     large_documents(results)
+    long_prose(results)
     if args.large:
         large, large_outs = synthetic(results, 10_000_000, "10M")
         added_to(results, large, large_outs, "1M")
