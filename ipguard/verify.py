@@ -21,7 +21,7 @@ from .config import ChannelConfig
 from .index import Candidates, QueryChannel
 from .model import Channel
 from .sketch import shingle_hashes
-from .stores import PartedIds, StoredIds, StoredLines
+from .stores import DocumentGone, PartedIds, StoredIds, StoredLines
 
 #: Protected documents verified per output channel, those sharing the most
 #: candidate windows first: it bounds the time of an output made of words common
@@ -101,11 +101,7 @@ def verify(
     """
     if len(candidates.doc_ids) == 0:
         return []
-    # Imported here: 12 ms that commands which never verify (index) need not pay.
-    from rapidfuzz.distance import Indel
-
-    width, shingle = channel.window_tokens, channel.shingle
-    q_hashes = shingle_hashes(query.ids, shingle).tolist()
+    q_hashes = shingle_hashes(query.ids, channel.shingle).tolist()
     q_list = query.ids.tolist()
     regions: list[Region] = []
     strongest = rank_documents(candidates) if documents is None else documents
@@ -113,28 +109,52 @@ def verify(
         loaded = load(int(doc_id))
         if loaded is None:
             continue
-        p_ids, p_lines = loaded
         mask = candidates.doc_ids == doc_id
         clusters = _clusters(
-            candidates.query_starts[mask], candidates.protected_starts[mask], width
+            candidates.query_starts[mask], candidates.protected_starts[mask], channel.window_tokens
         )
-        if isinstance(p_ids, PartedIds):  # the parts the alignments read, in one query
-            p_ids.hold([(max(0, pa - width), pb + width) for _, _, pa, pb in clusters])
-        found: list[Region] = []
-        for qa, qb, pa, pb in clusters:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError("verification deadline passed")
-            qa, qb = max(0, qa - width), min(len(q_list), qb + width)
-            pa, pb = max(0, pa - width), min(len(p_ids), pb + width)
-            # The edit script's matching blocks are its opcodes' (those were
-            # made from it), a fifth sooner.
-            blocks = Indel.editops(q_list[qa:qb], p_ids[pa:pb].tolist()).as_matching_blocks()
-            spans = [(qa + b.a, pa + b.b, b.size) for b in blocks if b.size >= shingle]
-            for merged in _merge(spans, width):
-                group = _extend(_trim(merged), q_list, p_ids)
-                found.append(_region(int(doc_id), query, q_hashes, p_lines, group, shingle))
+        try:
+            found = _aligned(
+                int(doc_id), loaded, clusters, query, q_list, q_hashes, channel, deadline
+            )
+        except DocumentGone:  # another writer removed or replaced it since it was loaded
+            continue
         regions.extend(_distinct(found))
     return regions
+
+
+def _aligned(
+    doc_id: int,
+    loaded: tuple[StoredIds, StoredLines],
+    clusters: list[tuple[int, int, int, int]],
+    query: QueryChannel,
+    q_list: list[int],
+    q_hashes: list[int],
+    channel: ChannelConfig,
+    deadline: float | None,
+) -> list[Region]:
+    """The regions of one protected document's clusters, aligned with the output's tokens."""
+    # Imported here: 12 ms that commands which never verify (index) need not pay.
+    from rapidfuzz.distance import Indel
+
+    width, shingle = channel.window_tokens, channel.shingle
+    p_ids, p_lines = loaded
+    if isinstance(p_ids, PartedIds):  # the parts the alignments read, in one query
+        p_ids.hold([(max(0, pa - width), pb + width) for _, _, pa, pb in clusters])
+    found: list[Region] = []
+    for qa, qb, pa, pb in clusters:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError("verification deadline passed")
+        qa, qb = max(0, qa - width), min(len(q_list), qb + width)
+        pa, pb = max(0, pa - width), min(len(p_ids), pb + width)
+        # The edit script's matching blocks are its opcodes' (those were
+        # made from it), a fifth sooner.
+        blocks = Indel.editops(q_list[qa:qb], p_ids[pa:pb].tolist()).as_matching_blocks()
+        spans = [(qa + b.a, pa + b.b, b.size) for b in blocks if b.size >= shingle]
+        for merged in _merge(spans, width):
+            group = _extend(_trim(merged), q_list, p_ids)
+            found.append(_region(doc_id, query, q_hashes, p_lines, group, shingle))
+    return found
 
 
 #: Window pairs up to which `_clusters` groups them in plain Python (about

@@ -212,3 +212,32 @@ def test_parts_an_alignment_needs_are_read_in_one_query_and_kept() -> None:
         assert np.array_equal(p_ids[start:stop], ids[start:stop])
         assert p_lines[start] == ids[start]
     assert len(reads) == 1  # all eleven parts were kept, more than HELD_PARTS
+
+
+def test_a_document_replaced_while_a_check_reads_its_parts_is_left_out(
+    indexes: tuple[Path, Path],
+    long_module: tuple[str, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    copy = tmp_path / "copy.db"
+    _copy(indexes[0], copy)
+    other_text, other_functions = random_python_module(6, 900)
+    with Guard.open(str(copy)) as checker, Guard.open(str(copy)) as writer:
+        store = checker.index.store
+        stale = store.load_channels([1], "code")  # its first part read, as a check does
+        # Another writer replaces it; the new document gets the freed id.
+        assert writer.remove(source="long.py") == 1
+        writer.index_texts([("other.py", other_text)], language="python")
+        assert writer.index.store.document_by_source("other.py").doc_id == 1
+        ids, _ = stale[1]
+        with pytest.raises(stores.DocumentGone):
+            ids[5 * PART_TOKENS : 5 * PART_TOKENS + 10]
+        # A check that loaded the old document's first part before the
+        # replacement leaves it out, rather than failing or citing its lines.
+        monkeypatch.setattr(store, "load_channels", lambda docs, channel: dict(stale))
+        middle = other_functions[len(other_functions) // 2]
+        analysis = checker.analyse("```python\n" + disguise_python_function(middle) + "```\n")
+        assert analysis.regions == ()
+        monkeypatch.undo()
+        assert checker.check("```python\n" + disguise_python_function(middle) + "```\n").matches

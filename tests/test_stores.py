@@ -311,3 +311,22 @@ def test_a_long_document_is_read_in_parts_and_its_copies_found(store_location: s
         else:
             store._db.execute("DELETE FROM channels WHERE doc_id = ? AND part = 3", (doc.doc_id,))
         assert any("parts missing" in problem for problem in guard.verify())
+
+
+def test_a_long_document_removed_while_read_in_parts_is_gone_not_damaged(
+    store_location: str,
+) -> None:
+    from samples import random_python_module
+
+    from ipguard.stores import PART_TOKENS, DocumentGone
+
+    text, _ = random_python_module(8, 360)
+    with Guard.open(store_location, create=True) as writer:
+        writer.index_texts([("long.py", text)], language="python")
+        with Guard.open(store_location) as checker:
+            doc = checker.index.store.document_by_source("long.py")
+            assert doc is not None
+            ids, _ = checker.index.store.load_channels([doc.doc_id], "code")[doc.doc_id]
+            assert writer.remove(source="long.py") == 1
+            with pytest.raises(DocumentGone):
+                ids[3 * PART_TOKENS : 3 * PART_TOKENS + 10]

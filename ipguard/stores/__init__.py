@@ -100,8 +100,18 @@ PART_TOKENS = 1 << 12
 #: Parts of one long channel a check keeps read (about 1 MB).
 HELD_PARTS = 8
 
-#: Reads the rows of some parts of a channel: (part, ids, lines) each.
+#: Reads the rows of some parts of a channel: (part, ids, lines) each. Raises
+#: `DocumentGone` when the document is no longer the one its first part was
+#: read from (another process removed or replaced it meanwhile).
 PartReader = Callable[[Sequence[int]], "list[tuple[int, bytes, bytes]]"]
+
+
+class DocumentGone(Exception):
+    """A long document being read in parts was removed or replaced by another writer.
+
+    Verification leaves such a document out, as it does one removed before
+    it was loaded.
+    """
 
 
 class _Parts:

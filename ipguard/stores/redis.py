@@ -18,6 +18,7 @@ from . import (
     CHANNEL_CODES,
     DOC_SHIFT,
     PART_TOKENS,
+    DocumentGone,
     DocumentInfo,
     DocumentRecord,
     PackedLines,
@@ -215,11 +216,15 @@ class RedisStore:
         def read(parts: Sequence[int]) -> list[tuple[int, bytes, bytes]]:
             fields = [f"{channel}:{f}:{p}" for p in parts for f in ("ids", "lines")]
             values = self._call(self._r.hmget, self._k("ch", doc_id), fields)
-            return [
+            rows = [
                 (p, values[2 * i], values[2 * i + 1])
                 for i, p in enumerate(parts)
                 if values[2 * i] is not None and values[2 * i + 1] is not None
             ]
+            # Ids are never reused here: a document gone is one removed or replaced.
+            if len(rows) < len(parts) and not self._call(self._r.exists, self._k("doc", doc_id)):
+                raise DocumentGone(f"document {doc_id} was removed or replaced")
+            return rows
 
         return read
 

@@ -36,6 +36,7 @@ from . import (
     HELD_PARTS,
     PART_TOKENS,
     WHOLE_TOKENS,
+    DocumentGone,
     DocumentInfo,
     DocumentRecord,
     PackedLines,
@@ -258,11 +259,13 @@ class SQLiteStore:
         # A long channel's first part only: the others are read as a check
         # asks for them (see `PART_TOKENS`).
         rows = self._query(
-            "SELECT doc_id, tokens, ids, lines FROM channels WHERE channel = ? AND part = 0"
-            " AND doc_id IN (SELECT value FROM json_each(?))",
+            "SELECT c.doc_id, c.tokens, c.ids, c.lines, d.content_hash"
+            " FROM channels c JOIN documents d ON d.id = c.doc_id"
+            " WHERE c.channel = ? AND c.part = 0"
+            " AND c.doc_id IN (SELECT value FROM json_each(?))",
             (code, json.dumps(missing)),
         )
-        for doc_id, tokens, ids, lines in rows:
+        for doc_id, tokens, ids, lines, version in rows:
             what = f"index {self.location}: document {doc_id}"
             if len(ids) % 4 or tokens < len(ids) // 4:
                 raise IndexCorruptError(f"{what} is damaged")
@@ -277,7 +280,8 @@ class SQLiteStore:
                 # The ids, the packed lines and the lines once unpacked (4 bytes a token).
                 size = 2 * len(ids) + len(lines)
             else:
-                loaded = parted(tokens, self._part_reader(doc_id, code), what, (ids, lines))
+                read = self._part_reader(doc_id, code, version)
+                loaded = parted(tokens, read, what, (ids, lines))
                 size = HELD_PARTS * PART_TOKENS * 8  # the parts it may hold, ids and lines
             out[doc_id] = loaded
             cache[(doc_id, code)] = (*loaded, size)
@@ -286,15 +290,25 @@ class SQLiteStore:
             self._channel_bytes -= cache.popitem(last=False)[1][2]
         return out
 
-    def _part_reader(self, doc_id: int, code: int) -> PartReader:
-        """Reads parts of one stored channel (see `PartedIds`)."""
+    def _part_reader(self, doc_id: int, code: int, version: str) -> PartReader:
+        """Reads parts of one stored channel (see `PartedIds`) of the document as loaded.
+
+        Ids are reused (the largest plus one), so the parts are read only while
+        the document under `doc_id` has the content hash it had when loaded.
+        """
 
         def read(parts: Sequence[int]) -> list[tuple[int, bytes, bytes]]:
-            return self._query(
-                "SELECT part, ids, lines FROM channels WHERE doc_id = ? AND channel = ?"
-                " AND part IN (SELECT value FROM json_each(?))",
-                (doc_id, code, json.dumps([int(p) for p in parts])),
+            rows = self._query(
+                "SELECT c.part, c.ids, c.lines FROM channels c JOIN documents d ON d.id = c.doc_id"
+                " WHERE c.doc_id = ? AND c.channel = ? AND d.content_hash = ?"
+                " AND c.part IN (SELECT value FROM json_each(?))",
+                (doc_id, code, version, json.dumps([int(p) for p in parts])),
             )
+            if len(rows) < len(parts) and not self._query(
+                "SELECT 1 FROM documents WHERE id = ? AND content_hash = ?", (doc_id, version)
+            ):
+                raise DocumentGone(f"document {doc_id} was removed or replaced")
+            return rows
 
         return read
 
