@@ -188,7 +188,7 @@ def test_removing_a_parted_document_leaves_none_of_its_parts(
 
 
 def test_parts_an_alignment_needs_are_read_in_one_query_and_kept() -> None:
-    tokens = 10 * PART_TOKENS + 7
+    tokens = 6 * PART_TOKENS + 7
     ids = np.arange(tokens, dtype="<u4") * 3
     rows = {
         p: (
@@ -204,14 +204,14 @@ def test_parts_an_alignment_needs_are_read_in_one_query_and_kept() -> None:
         return [(p, *rows[p]) for p in parts if p in rows]
 
     p_ids, p_lines = stores.parted(tokens, read, "a test document")
-    spans = [(at * PART_TOKENS - 5, at * PART_TOKENS + 5) for at in (1, 3, 5, 7, 9)]
+    spans = [(at * PART_TOKENS - 5, at * PART_TOKENS + 5) for at in (1, 3, 5)]
     spans.append((tokens - 3, tokens + 40))  # past the end: the last part
     p_ids.hold(spans)
-    assert reads == [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]
+    assert reads == [[0, 1, 2, 3, 4, 5, 6]]
     for start, stop in spans:
         assert np.array_equal(p_ids[start:stop], ids[start:stop])
         assert p_lines[start] == ids[start]
-    assert len(reads) == 1  # all eleven parts were kept, more than HELD_PARTS
+    assert len(reads) == 1  # all seven parts were kept
 
 
 def test_a_document_replaced_while_a_check_reads_its_parts_is_left_out(
@@ -241,3 +241,17 @@ def test_a_document_replaced_while_a_check_reads_its_parts_is_left_out(
         assert analysis.regions == ()
         monkeypatch.undo()
         assert checker.check("```python\n" + disguise_python_function(middle) + "```\n").matches
+
+
+def test_a_cached_long_channel_counts_the_parts_it_reads(indexes: tuple[Path, Path]) -> None:
+    with Guard.open(str(indexes[0])) as guard:
+        store = guard.index.store
+        ids, lines = store.load_channels([1], "code")[1]
+        first = store._channel_bytes
+        ids[3 * PART_TOKENS : 6 * PART_TOKENS]  # three more parts
+        lines[4 * PART_TOKENS]  # and one part's lines unpacked
+        store.load_channels([1], "code")  # a later check counts them
+        assert store._channel_bytes == ids.nbytes > first + 3 * 4 * PART_TOKENS
+        ids[: stores.HELD_PARTS * PART_TOKENS * 2]  # more parts than it keeps
+        store.load_channels([1], "code")
+        assert store._channel_bytes == ids.nbytes <= stores.HELD_PARTS * PART_TOKENS * 9

@@ -79,6 +79,11 @@ class PackedLines:
     def __getitem__(self, token: int) -> int:
         return int(self.array()[token])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the packed lines, and the lines once unpacked."""
+        return len(self._blob) + (0 if self._values is None else self._values.nbytes)
+
     def __len__(self) -> int:
         return len(self.array())
 
@@ -97,7 +102,8 @@ WHOLE_TOKENS = 1 << 15
 #: outputs quoting the function all 40 files share, 169 -> 40 ms for copies
 #: (52 / 62 ms with parts of 16 K tokens).
 PART_TOKENS = 1 << 12
-#: Parts of one long channel a check keeps read (about 1 MB).
+#: Parts of one long channel kept once read (about 270 KB with their lines
+#: unpacked); a check's clusters that need more read them all the same.
 HELD_PARTS = 8
 
 #: Reads the rows of some parts of a channel: (part, ids, lines) each. Raises
@@ -123,39 +129,36 @@ class _Parts:
         self._what = what
         self._held: OrderedDict[int, tuple[np.ndarray, PackedLines]] = OrderedDict()
 
-    def add(
-        self, part: int, ids: bytes, lines: bytes, keep: int = HELD_PARTS
-    ) -> tuple[np.ndarray, PackedLines]:
+    def add(self, part: int, ids: bytes, lines: bytes) -> tuple[np.ndarray, PackedLines]:
         """Hold a part's row, checked against the length its place gives it.
 
-        The least recently used parts go beyond `keep` (`HELD_PARTS` or more).
+        Past `HELD_PARTS`, the least recently used part goes.
         """
         expected = min(PART_TOKENS, self.tokens - part * PART_TOKENS)
         if len(ids) != 4 * expected:
             raise IndexCorruptError(f"{self._what} is damaged (part {part})")
         held = self._held[part] = (np.frombuffer(ids, dtype="<u4"), PackedLines(lines, self._what))
-        while len(self._held) > max(keep, HELD_PARTS):
+        while len(self._held) > HELD_PARTS:
             self._held.popitem(last=False)
         return held
 
     def hold(self, spans: Sequence[tuple[int, int]]) -> None:
         """Hold the parts of the token ranges [start, stop) `spans`, those missing read at once."""
-        wanted = sorted(
-            {
-                p
-                for start, stop in spans
-                if stop > start
-                for p in range(
-                    start // PART_TOKENS, (min(stop, self.tokens) - 1) // PART_TOKENS + 1
-                )
-            }
+        self.parts(
+            sorted(
+                {
+                    p
+                    for start, stop in spans
+                    if stop > start
+                    for p in range(
+                        start // PART_TOKENS, (min(stop, self.tokens) - 1) // PART_TOKENS + 1
+                    )
+                }
+            )
         )
-        self.parts(wanted, keep=len(wanted))
 
-    def parts(
-        self, wanted: Sequence[int], keep: int = HELD_PARTS
-    ) -> list[tuple[np.ndarray, PackedLines]]:
-        """The `wanted` parts, those not held read in one query."""
+    def parts(self, wanted: Sequence[int]) -> list[tuple[np.ndarray, PackedLines]]:
+        """The `wanted` parts (however many), those not held read in one query."""
         found = {}
         for p in wanted:
             held = self._held.get(p)
@@ -166,11 +169,15 @@ class _Parts:
         if missing:
             for part, ids, lines in self._read(missing):
                 if part in missing and part not in found:
-                    found[part] = self.add(part, ids, lines, max(keep, len(wanted)))
+                    found[part] = self.add(part, ids, lines)
         try:
             return [found[p] for p in wanted]
         except KeyError as exc:
             raise IndexCorruptError(f"{self._what} is damaged (part {exc} is missing)") from None
+
+    def nbytes(self) -> int:
+        """Bytes the parts held take (ids, packed and unpacked lines)."""
+        return sum(ids.nbytes + lines.nbytes for ids, lines in self._held.values())
 
     def whole(self) -> tuple[np.ndarray, np.ndarray]:
         """Every token id and line, read now."""
@@ -218,6 +225,11 @@ class PartedIds:
     def hold(self, spans: Sequence[tuple[int, int]]) -> None:
         """Read the parts holding these token ranges [start, stop) now, in one query."""
         self._parts.hold(spans)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the parts read so far take, with their lines (at most `HELD_PARTS` parts)."""
+        return self._parts.nbytes()
 
     def array(self) -> np.ndarray:
         """Every token id, read now."""

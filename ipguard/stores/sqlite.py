@@ -33,7 +33,6 @@ from . import (
     BULK_SEGMENTS,
     CHANNEL_CODES,
     DOC_SHIFT,
-    HELD_PARTS,
     PART_TOKENS,
     WHOLE_TOKENS,
     DocumentGone,
@@ -140,6 +139,7 @@ class SQLiteStore:
             OrderedDict()
         )
         self._channel_bytes = 0
+        self._parted: set[tuple[int, int]] = set()  # cached channels read in parts
         self._cache_version: int | None = None
         self.bulk = False
         exists = os.path.exists(path)
@@ -245,6 +245,7 @@ class SQLiteStore:
         self._check_caches()
         code = CHANNEL_CODES[channel]
         cache = self._channels
+        self._recount_parted()
         out: dict[int, tuple[StoredIds, StoredLines]] = {}
         missing = []
         for doc_id in doc_ids:
@@ -282,13 +283,25 @@ class SQLiteStore:
             else:
                 read = self._part_reader(doc_id, code, version)
                 loaded = parted(tokens, read, what, (ids, lines))
-                size = HELD_PARTS * PART_TOKENS * 8  # the parts it may hold, ids and lines
+                size = loaded[0].nbytes  # counted again as it reads parts
+                self._parted.add((doc_id, code))
             out[doc_id] = loaded
             cache[(doc_id, code)] = (*loaded, size)
             self._channel_bytes += size
         while self._channel_bytes > _CACHED_CHANNEL_BYTES and cache:
-            self._channel_bytes -= cache.popitem(last=False)[1][2]
+            key, (_, _, size) = cache.popitem(last=False)
+            self._channel_bytes -= size
+            self._parted.discard(key)
         return out
+
+    def _recount_parted(self) -> None:
+        """Count the parts that cached long channels have read since they were counted."""
+        for key in self._parted:
+            ids, lines, size = self._channels[key]
+            now = ids.nbytes
+            if now != size:
+                self._channels[key] = (ids, lines, now)
+                self._channel_bytes += now - size
 
     def _part_reader(self, doc_id: int, code: int, version: str) -> PartReader:
         """Reads parts of one stored channel (see `PartedIds`) of the document as loaded.
@@ -326,6 +339,7 @@ class SQLiteStore:
     def _forget(self) -> None:
         self._infos.clear()
         self._channels.clear()
+        self._parted.clear()
         self._channel_bytes = 0
 
     def write(
