@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
-from ..errors import IndexCorruptError
+from ..errors import IndexConflictError, IndexCorruptError
 
 #: zlib level of packed lines: the standard library's lines at level 3 took
 #: 0.021 s and 305 KB, at 6 0.063 s and 239 KB (400 files): 0.3 bytes per
@@ -100,7 +100,7 @@ class PackedLines:
 WHOLE_TOKENS = 1 << 15
 #: Tokens per row of a longer channel (16 KB of ids): W6 p50 85 -> 35 ms for
 #: outputs quoting the function all 40 files share, 169 -> 40 ms for copies
-#: (52 / 62 ms with parts of 16 K tokens).
+#: (44 / 62-65 ms with parts of 16 K tokens, in the same hour).
 PART_TOKENS = 1 << 12
 #: Parts of one long channel kept once read (about 270 KB with their lines
 #: unpacked); a check's clusters that need more read them all the same.
@@ -112,11 +112,11 @@ HELD_PARTS = 8
 PartReader = Callable[[Sequence[int]], "list[tuple[int, bytes, bytes]]"]
 
 
-class DocumentGone(Exception):
+class DocumentGone(IndexConflictError):
     """A long document being read in parts was removed or replaced by another writer.
 
     Verification leaves such a document out, as it does one removed before
-    it was loaded.
+    it was loaded; elsewhere it is a conflict between writers.
     """
 
 
