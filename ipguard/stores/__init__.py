@@ -189,7 +189,7 @@ class _Parts:
 
 
 class PartedIds:
-    """The token ids of a long stored channel, read a part at a time as they are indexed.
+    """The token ids of a long stored channel, its parts read as they are asked for.
 
     Supports what verification does with a document's ids: `len`, a slice
     (an array) and an item (an int).
@@ -285,8 +285,10 @@ def as_whole(loaded: tuple[StoredIds, StoredLines]) -> tuple[np.ndarray, PackedL
 
 
 def split_parts(ids: np.ndarray, lines: PackedLines) -> list[tuple[bytes, bytes]]:
-    """A channel's (ids, packed lines) as stored: one row, or (past `WHOLE_TOKENS`) a row
-    per `PART_TOKENS` tokens."""
+    """A channel's (ids, packed lines) rows as stored: one, or one per `PART_TOKENS` tokens.
+
+    Channels of up to `WHOLE_TOKENS` tokens are one row.
+    """
     ids = np.ascontiguousarray(ids, dtype="<u4")
     if len(ids) <= WHOLE_TOKENS:
         return [(ids.tobytes(), lines.packed())]
@@ -397,8 +399,8 @@ class Store(Protocol):
     ) -> dict[int, tuple[StoredIds, StoredLines]]:
         """`load_channel` of several documents in one round trip (absent ones left out).
 
-        A long channel may come as views that read its parts when indexed
-        (`PartedIds`, `PartedLines`): what verification needs of it.
+        A long channel may come as views that read its parts as they are asked
+        for (`PartedIds`, `PartedLines`): what verification needs of it.
         """
         ...
 
