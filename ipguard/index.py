@@ -173,10 +173,16 @@ KEY_WINDOWS_PER_DOCUMENT = 32
 #: getting at least `MIN_WINDOWS_PER_KEY` (the store picks which). A licence
 #: header in each of 20,000 files gave each of its band keys 20,000 windows:
 #: checking an output that quoted it looked up 5.6 M pairs, 2.9 s and 800 MB.
-#: Chosen on the accuracy benchmark: at 2^18 its report was the same but for
-#: one more partial copy caught; at 2^16 and 2^14 its false-positive rate
-#: went from 0.002 to 0.003.
-LOOKUP_WINDOWS = 1 << 18
+#: Chosen on the accuracy benchmark (`--no-peers`, one index key): since the
+#: triple budget is 2^16 (`MAX_CANDIDATE_PAIRS`), 2^16 and 2^17 windows catch
+#: every copy 2^18 does and block one novel snippet fewer (10 of 2,336); at
+#: 2^15 and 2^14 two edited copies are missed. 2^18 -> 2^16: W5 p50 23 ->
+#: 11 ms, p99 37-40 -> 19-22 ms (its verdicts the same); 400 outputs against
+#: libstdc++'s headers, p99 36-39 -> 17-18 ms, the slow ones quoting the
+#: licence notice 700 of them share; W2 the same actions but 5 of its 800
+#: novel outputs no longer flagged (session 16 chose 2^18 when 2^16 raised
+#: the false-positive rate, with a larger triple budget).
+LOOKUP_WINDOWS = 1 << 16
 MIN_WINDOWS_PER_KEY = 32
 
 

@@ -453,6 +453,7 @@ def test_a_check_looks_up_a_bounded_number_of_windows_per_key(
             return found
 
         monkeypatch.setattr(store, "lookup", lookup)
+        monkeypatch.setattr(index_module, "LOOKUP_WINDOWS", 1 << 20)  # every window of a key
         whole = guard.check(output)
         monkeypatch.setattr(index_module, "LOOKUP_WINDOWS", 0)
         monkeypatch.setattr(index_module, "MIN_WINDOWS_PER_KEY", 20)
