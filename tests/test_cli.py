@@ -200,3 +200,22 @@ def test_help_explains_every_command() -> None:
         assert command in result.stdout
         sub = _run(command, "--help")
         assert sub.returncode == 0 and "--index" in sub.stdout
+
+
+def test_an_index_of_an_older_format_exits_2_with_one_line_asking_for_a_rebuild(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    index = tmp_path / "old.db"
+    made = runner.invoke(cli, ["index", "--index", str(index), "--format", "json", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    db = sqlite3.connect(index)
+    db.execute("UPDATE meta SET value='6' WHERE key='format_version'")
+    db.commit()
+    db.close()
+    (tmp_path / "out.md").write_text("Some output.\n")
+    result = runner.invoke(cli, ["check", "--index", str(index), str(tmp_path / "out.md")])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "index format 6" in lines[0] and "rebuild" in lines[0]

@@ -79,6 +79,23 @@ def test_an_index_from_another_normalizer_version_is_refused(tmp_path: Path) -> 
         Guard.open(str(path))
 
 
+def test_an_index_of_another_format_is_refused_with_a_rebuild_hint(tmp_path: Path) -> None:
+    # Format 7 stores long documents in parts: an older file's channel rows
+    # are not readable as they are, and a newer ipguard's may not be either.
+    from ipguard.index import FORMAT_VERSION
+
+    path = tmp_path / "old.db"
+    Guard.open(str(path), create=True).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value=? WHERE key='format_version'", (str(FORMAT_VERSION - 1),))
+    db.commit()
+    db.close()
+    with pytest.raises(
+        IndexConfigMismatchError, match=f"index format {FORMAT_VERSION - 1};.*rebuild"
+    ):
+        Guard.open(str(path))
+
+
 def test_no_protected_text_is_stored_in_the_clear(built_index: Path) -> None:
     raw = built_index.read_bytes()
     wal = Path(str(built_index) + "-wal")
