@@ -624,6 +624,9 @@ def main() -> int:
                 acting = [m.output_span for m in verdict.matches if m.action in ("block", "redact")]
                 if acting:
                     coverage.append(redaction_coverage(case.copied, acting))
+        # The same cases as a caller passing neither kind nor language sees
+        # them: a completion, stdin, a file without an extension.
+        unlabelled = [(case, guard.analyse(case.text)) for case in cases]
     elapsed = time.perf_counter() - t0
     default = policy
     table = evaluate(results, default)
@@ -648,8 +651,15 @@ def main() -> int:
         "seconds": round(elapsed, 1),
         "groups": table,
         "groups_by_language": evaluate(results, default, by_language=True),
+        "unlabelled": {
+            "groups": evaluate(unlabelled, default),
+            "groups_by_language": evaluate(unlabelled, default, by_language=True),
+        },
         "languages_skipped": SKIPPED_LANGUAGES,
-        "overall": {"ipguard": overall(table)},
+        "overall": {
+            "ipguard": overall(table),
+            "ipguard unlabelled": overall(evaluate(unlabelled, default)),
+        },
         "redaction": {
             "cases": len(coverage),
             "mean_share_of_copied_chars_covered": round(statistics.mean(c for c, _ in coverage), 4)
@@ -716,20 +726,36 @@ def main() -> int:
         f"recur in {args.common}+ protected files (licence notices).",
         "",
     ]
-    tools = ["ipguard", *report.get("peers", {})]
+    unlabelled_table = report["unlabelled"]["groups"]
+    tools = ["ipguard", "ipguard unlabelled", *report.get("peers", {})]
     lines.append("| group | positive | " + " | ".join(tools) + " | cases |")
     lines.append("|---|---|" + "---|" * len(tools) + "---|")
     for g, v in table.items():
         pos = "no" if g.endswith(("novel", "boilerplate")) else "yes"
-        rates = [f"{v['rate']:.3f}"] + [f"{report['peers'][t][g]['rate']:.3f}" for t in tools[1:]]
+        rates = [f"{v['rate']:.3f}", f"{unlabelled_table[g]['rate']:.3f}"]
+        rates += [f"{report['peers'][t][g]['rate']:.3f}" for t in tools[2:]]
         lines.append(f"| {g} | {pos} | " + " | ".join(rates) + f" | {v['cases']} |")
+    lines += [
+        "",
+        "*ipguard unlabelled*: the same cases checked with neither kind nor language given,"
+        " so that ipguard guesses both (`ipguard.normalize.detect`).",
+    ]
     lines += ["", "| overall | " + " | ".join(tools) + " |", "|---|" + "---|" * len(tools)]
     for metric in ("precision", "recall", "f1", "false_positive_rate"):
         values = " | ".join(f"{report['overall'][t][metric]:.3f}" for t in tools)
         lines.append(f"| {metric} | {values} |")
-    lines += ["", "ipguard by language:", "", "| group | rate | cases |", "|---|---|---|"]
+    lines += [
+        "",
+        "ipguard by language:",
+        "",
+        "| group | rate | unlabelled | cases |",
+        "|---|---|---|---|",
+    ]
+    by_language_unlabelled = report["unlabelled"]["groups_by_language"]
     for g, v in report["groups_by_language"].items():
-        lines.append(f"| {g} | {v['rate']:.3f} | {v['cases']} |")
+        lines.append(
+            f"| {g} | {v['rate']:.3f} | {by_language_unlabelled[g]['rate']:.3f} | {v['cases']} |"
+        )
     if SKIPPED_LANGUAGES:
         lines += ["", f"Skipped (no material on this machine): {', '.join(SKIPPED_LANGUAGES)}."]
     red = report["redaction"]

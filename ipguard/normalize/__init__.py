@@ -5,88 +5,17 @@ This stage owns tree-sitter; nothing else in ipguard imports it.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from ..model import Kind, NormalizedDocument, TokenStream
 from . import languages
 from .code import code_tokens
+from .detect import detect_kind, detect_language
 from .lexical import lexical_tokens
-from .markdown import has_fence, split_markdown
+from .markdown import split_markdown
 from .text import Tokens, ascii_word_spans, word_spans
 
 __all__ = ["normalize", "detect_kind", "detect_language", "languages"]
-
-_CODE_LINE = re.compile(
-    r"""^\s*(?:
-        (?:def|class|import|from|return|if|elif|else|for|while|try|except|with|fn|func|let|
-           const|var|function|public|private|protected|static|package|use|struct|impl|
-           \#include|\#define|template|namespace|switch|case)\b
-      | [}{)\]]
-      | @\w+
-    )|[;{}:,(\[]\s*$|^\s*(?://|/\*|\*|\#)""",
-    re.VERBOSE,
-)
-
-#: Characters of a long line's start and end that `detect_kind` looks at.
-_LINE_ENDS = 200
-
-_HINTS: tuple[tuple[str, str], ...] = (
-    ("python", r"^\s*(def |class \w+.*:\s*$|import \w+$|from \S+ import |elif |print\()"),
-    ("go", r"^\s*(package \w+$|func [\w(]|\w+ := )"),
-    ("rust", r"^\s*(fn \w+|let mut |impl |pub fn |use \w+::)|->\s*\w+\s*\{|&mut "),
-    (
-        "java",
-        r"^\s*(public |private |protected )?(static )?(final )?class \w+|System\.out\.|@Override",
-    ),
-    ("cpp", r"^\s*#include\s*<(iostream|vector|string|map|memory|algorithm)>|std::|template\s*<"),
-    ("c", r"^\s*#include\s*[<\"]|\bprintf\(|\bmalloc\(|\bsizeof\("),
-    ("typescript", r":\s*(string|number|boolean|void)\b|^\s*interface \w+|^\s*export type "),
-    ("javascript", r"^\s*(const|let|var) \w+\s*=|=>|function\s*\w*\(|console\.log|require\("),
-)
-
-
-def detect_kind(text: str) -> Kind:
-    """Guess whether an unlabelled input is markdown, code or prose."""
-    if has_fence(text):
-        return "markdown"
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return "text"
-    sample = lines[:400]
-    code_like = sum(1 for ln in sample if _code_line(ln))
-    # Half of the lines looking like code separates source files from prose;
-    # prose lines rarely end in ;{}:, or start with a keyword.
-    return "code" if code_like >= 0.5 * len(sample) else "text"
-
-
-def _code_line(line: str) -> bool:
-    """Whether a line looks like code: its start and its end decide.
-
-    A long line is searched at both ends only: a paragraph kept on one line
-    (21 KB) took 0.6 ms per search, a twentieth of indexing it.
-    """
-    if len(line) <= 2 * _LINE_ENDS:
-        return _CODE_LINE.search(line) is not None
-    return bool(_CODE_LINE.search(line[:_LINE_ENDS]) or _CODE_LINE.search(line[-_LINE_ENDS:]))
-
-
-def detect_language(code: str) -> str | None:
-    """Guess the language of a code snippet from telltale constructs, or None."""
-    scores: dict[str, int] = {}
-    for name, pattern in _HINTS:
-        hits = len(re.findall(pattern, code[:20000], re.MULTILINE))
-        if hits:
-            scores[name] = hits
-    if not scores:
-        return None
-    if "cpp" in scores and "c" in scores:
-        scores["cpp"] += scores["c"]
-    if "typescript" in scores and "javascript" in scores:
-        scores["typescript"] += scores["javascript"]
-    return max(scores, key=lambda n: scores[n])
-
 
 #: Texts from which prose words are taken as spans rather than strings. A
 #: fixed cost per text (numpy calls), against one per word: 2 KB outputs

@@ -1,0 +1,116 @@
+"""Inputs without a language or kind: telling code from prose, and which grammar reads it.
+
+A renamed copy matches only when the output is read with the grammar its
+protected original was indexed with (or one that gives the same tokens), so
+the guesses are tested by the tokens they lead to.
+"""
+
+from __future__ import annotations
+
+import pytest
+from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
+
+from ipguard.normalize import detect_kind, detect_language, normalize
+from ipguard.normalize.detect import language_scores
+
+LANGUAGES = sorted(PROTECTED)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_unlabelled_disguised_copy_normalizes_like_its_labelled_original(
+    language: str,
+) -> None:
+    original = normalize(PROTECTED[language], kind="code", language=language).code.tokens
+    disguised = reformat(rename(PROTECTED[language], LOCALS[language]), language)
+    guessed = normalize(disguised).code.tokens
+    assert guessed == original
+
+
+@pytest.mark.parametrize("language", sorted(UNRELATED))
+def test_unrelated_code_of_each_language_is_code_of_that_language(language: str) -> None:
+    # supersets read them (see detect._READ_AS); TSX without elements is TypeScript
+    readers = {"c": {"cpp"}, "javascript": {"typescript"}, "tsx": {"typescript", "tsx"}}
+    assert detect_kind(UNRELATED[language]) == "code"
+    assert detect_language(UNRELATED[language]) in readers.get(language, {language})
+
+
+def test_python_of_assignments_and_calls_is_code() -> None:
+    body = """
+def setup(self, host, port=110, timeout=None):
+    self.host = host
+    self.port = port
+    self.secure = False
+    log.audit('connect', self, host, port)
+    self.sock = self.open_socket(timeout)
+    self.file = self.sock.makefile('rb')
+    self.debugging = 0
+    self.banner = self.read_response()
+"""
+    assert detect_kind(body) == "code"
+    assert detect_language(body) == "python"
+
+
+def test_prose_opening_with_keywords_and_holding_separators_is_text() -> None:
+    prose = (
+        "for these purposes and others (whatever they are); you may use the work as you like,"
+        " if the notice stays with every copy that you give to anyone else\n"
+        "use of the name of the author to promote a product needs written permission first;"
+        " return any copy you cannot keep under these terms to the person who sent it"
+    )
+    assert detect_kind(prose) == "text"
+
+
+def test_words_in_comments_do_not_name_the_language() -> None:
+    java = """
+    /**
+     * Ends the session: do |this| in the end, then is it done? elif and fi.
+     * @param reader where the records come from
+     * @return the number of records read
+     */
+    public int drain(Reader reader) throws IOException {
+        int count = 0;
+        while (reader.ready()) {
+            reader.read();
+            count++;
+        }
+        return count;
+    }
+"""
+    assert detect_language(java) == "java"
+    scores = language_scores(java)
+    assert scores.get("ruby", 0) <= 0
+    assert scores.get("bash", 0) <= 0
+    assert scores.get("python", 0) <= 0
+
+
+def test_names_that_are_keywords_elsewhere_do_not_name_the_language() -> None:
+    javascript = """
+var takeUntil = curry(function takeUntil(fn, val, list) {
+  var end = list.length;
+  var done = false;
+  for (var idx = 0; idx < end && !done; idx += 1) {
+    done = fn(list[idx], val) === true;
+  }
+  return list.slice(0, idx);
+});
+"""
+    assert detect_language(javascript) == "typescript"
+
+
+def test_jsx_is_read_with_the_tsx_grammar() -> None:
+    component = """
+const Badge = ({ label, count }) => {
+  const shown = count > 99 ? "99+" : String(count);
+  return (
+    <span className="badge" title={label}>
+      {shown}
+    </span>
+  );
+};
+"""
+    assert detect_language(component) == "tsx"
+
+
+def test_too_little_to_tell_is_no_language() -> None:
+    assert detect_language("x") is None
+    assert detect_language("a b c d") is None
