@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 
 from ..model import Kind
 from .markdown import has_fence
@@ -19,8 +20,7 @@ from .markdown import has_fence
 #: the start, an assignment or a call standing alone, an operator prose does
 #: not use, a closing bracket, a string literal alone (a table's row), or a
 #: line ending as statements and blocks end.
-_CODE_LINE = re.compile(
-    r"""^\s*(?:
+_CODE_LINE = r"""^\s*(?:
         (?:def|class|import|from|return|if|elif|else|for|while|try|except|finally|with|fn|func|
            let|const|var|val|fun|function|public|private|protected|static|package|use|struct|
            impl|pub|raise|yield|assert|del|lambda|await|throw|echo|local|export|unless|elsif|
@@ -33,9 +33,7 @@ _CODE_LINE = re.compile(
       | [\w.$]+(?:::\w+)*\s*\(.*\)\s*;?\s*$
       | [rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1).)*\1\s*[,+)\]]?\s*$
     )|(?:==|!=|<=|>=|&&|\|\||->|=>|::|\+\+|\+=|-=|:=)
-    |[;{}:,(\[]\s*$|^\s*(?://|/\*|\*|\#)""",
-    re.VERBOSE,
-)
+    |[;{}:,(\[]\s*$|^\s*(?://|/\*|\*|\#)"""
 
 #: A line that opens as a comment does (a preprocessor directive or a `#!`
 #: line does not).
@@ -57,6 +55,16 @@ _KIND_PROBE = 32_768
 _LINE_ENDS = 200
 
 
+@cache
+def _regex(pattern: str, flags: int) -> re.Pattern[str]:
+    """`pattern` compiled on first use: compiling them all took 11 ms of every
+    start, which a check of labelled code never needs."""
+    return re.compile(pattern, flags)
+
+
+_COMMENT_FLAGS = re.DOTALL | re.MULTILINE | re.VERBOSE
+
+
 def detect_kind(text: str) -> Kind:
     """Guess whether an unlabelled input is markdown, code or prose."""
     if has_fence(text):
@@ -67,7 +75,7 @@ def detect_kind(text: str) -> Kind:
     # Comments (and lines opening as they do: markdown headings and bullets)
     # are left out, unless nothing else is there: a header file's licence
     # and documentation read as prose, and so does `* emphasis` in prose.
-    uncommented = _COMMENTS.sub("", text[:_KIND_PROBE]).splitlines()
+    uncommented = _regex(_COMMENTS, _COMMENT_FLAGS).sub("", text[:_KIND_PROBE]).splitlines()
     sample = [ln for ln in uncommented if ln.strip() and not _COMMENT_LINE.match(ln)][:400]
     sample = sample or lines[:400]
     code_like = sum(1 for ln in sample if _code_line(ln))
@@ -89,8 +97,11 @@ def _code_line(line: str) -> bool:
     ):
         return False
     if len(line) <= 2 * _LINE_ENDS:
-        return _CODE_LINE.search(line) is not None
-    return bool(_CODE_LINE.search(line[:_LINE_ENDS]) or _CODE_LINE.search(line[-_LINE_ENDS:]))
+        return _regex(_CODE_LINE, re.VERBOSE).search(line) is not None
+    return bool(
+        _regex(_CODE_LINE, re.VERBOSE).search(line[:_LINE_ENDS])
+        or _regex(_CODE_LINE, re.VERBOSE).search(line[-_LINE_ENDS:])
+    )
 
 
 # -- languages ----------------------------------------------------------------
@@ -310,7 +321,6 @@ def _token_table(spec: str) -> dict[str, tuple[tuple[str, float], ...]]:
 
 
 _TOKENS = _token_table(_TOKEN_HINTS)
-_PATTERNS = tuple((g, re.compile(p, re.MULTILINE), w) for g, p, w in _PATTERN_HINTS)
 
 #: Characters of an input scored: the first 8 K named the language of 699
 #: of 700 files of seven languages as the first 20 K did, in half the time.
@@ -325,18 +335,15 @@ MIN_SCORE = 4.0
 #: markup (`@param`, `->`) say nothing about the code around them. A `#`
 #: opens a comment at a line's start or after a space, unless a directive
 #: (`#include`, `#!`, `#[derive]`, `#region`) follows.
-_COMMENTS = re.compile(
-    r"""/\*.*?(?:\*/|\Z)|(?<![:\w])//[^\n]*|^[ \t]*\*(?:[ \t][^\n]*)?$
+_COMMENTS = r"""/\*.*?(?:\*/|\Z)|(?<![:\w])//[^\n]*|^[ \t]*\*(?:[ \t][^\n]*)?$
       |\"\"\".*?(?:\"\"\"|\Z)|'''.*?(?:'''|\Z)
       |(?:^|(?<=\s))\#(?![!\[]|[ \t]*(?:include|define|if|ifdef|ifndef|endif|else|elif|
-          pragma|undef|error|region|endregion)\b)[^\n]*""",
-    re.DOTALL | re.MULTILINE | re.VERBOSE,
-)
+          pragma|undef|error|region|endregion)\b)[^\n]*"""
 
 
 def language_scores(code: str) -> dict[str, float]:
     """Each language's weighted count of telltales in `code`, comments left out."""
-    probe = _COMMENTS.sub(" ", code[:_PROBE])
+    probe = _regex(_COMMENTS, _COMMENT_FLAGS).sub(" ", code[:_PROBE])
     counts: dict[str, int] = {}
     for word in _HINT_TOKEN.findall(probe):
         if word in _TOKENS:
@@ -344,11 +351,11 @@ def language_scores(code: str) -> dict[str, float]:
     scores: dict[str, float] = {}
     for word, n in counts.items():
         _add(scores, _TOKENS[word], min(n, _MAX_HITS))
-    for gates, pattern, weights in _PATTERNS:
+    for gates, pattern, weights in _PATTERN_HINTS:
         # A pattern needs one of its gates, found faster than it is.
         if not any(g in probe for g in gates):
             continue
-        n = len(pattern.findall(probe))
+        n = len(_regex(pattern, re.MULTILINE).findall(probe))
         if n:
             _add(scores, weights, min(n, _MAX_HITS))
     return scores
