@@ -69,15 +69,16 @@ def detect_kind(text: str) -> Kind:
     """Guess whether an unlabelled input is markdown, code or prose."""
     if has_fence(text):
         return "markdown"
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return "text"
     # Comments (and lines opening as they do: markdown headings and bullets)
     # are left out, unless nothing else is there: a header file's licence
     # and documentation read as prose, and so does `* emphasis` in prose.
-    uncommented = _regex(_COMMENTS, _COMMENT_FLAGS).sub("", text[:_KIND_PROBE]).splitlines()
+    probe = text[:_KIND_PROBE]
+    uncommented = _uncommented(probe, "").splitlines()
     sample = [ln for ln in uncommented if ln.strip() and not _COMMENT_LINE.match(ln)][:400]
-    sample = sample or lines[:400]
+    if not sample:
+        sample = [ln for ln in probe.splitlines() if ln.strip()][:400]
+        if not sample:
+            return "text"
     code_like = sum(1 for ln in sample if _code_line(ln))
     # Half of the lines looking like code separates source files from prose;
     # prose lines rarely end in ;{}:, or start with a keyword.
@@ -341,9 +342,26 @@ _COMMENTS = r"""/\*.*?(?:\*/|\Z)|(?<![:\w])//[^\n]*|^[ \t]*\*(?:[ \t][^\n]*)?$
           pragma|undef|error|region|endregion)\b)[^\n]*"""
 
 
+#: What every comment `_COMMENTS` removes starts with (one character each
+#: where it can be: a search for a character took 0.3 us of 21 KB, for
+#: two or three 8-14 us).
+_COMMENT_MARKS = ("#", "*", "/", '"""', "'''")
+
+
+def _uncommented(text: str, gap: str) -> str:
+    """`text` with its comments replaced by `gap`.
+
+    Searched only when a comment can be there: the search took 0.9 ms of a
+    21 KB paragraph, which holds none (2,000 of them: 1.8 s of a 3 s build).
+    """
+    if not any(mark in text for mark in _COMMENT_MARKS):
+        return text
+    return _regex(_COMMENTS, _COMMENT_FLAGS).sub(gap, text)
+
+
 def language_scores(code: str) -> dict[str, float]:
     """Each language's weighted count of telltales in `code`, comments left out."""
-    probe = _regex(_COMMENTS, _COMMENT_FLAGS).sub(" ", code[:_PROBE])
+    probe = _uncommented(code[:_PROBE], " ")
     counts: dict[str, int] = {}
     for word in _HINT_TOKEN.findall(probe):
         if word in _TOKENS:
