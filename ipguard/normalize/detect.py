@@ -263,6 +263,11 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     (("java.",), r"^[ \t]*import[ \t]+java\.", (("java", 6),)),
     (("module.exports",), r"\bmodule\.exports\b", (("javascript", 3),)),
     (
+        ("function",),
+        r"\bfunction\b[ \t]*\*?[ \t]*\w*[ \t]*\([\w$, \t]*\)[ \t]*\{",
+        (("javascript", 2), ("php", 0.5)),
+    ),
+    (
         ("type",),
         r"^[ \t]*(?:export[ \t]+)?type[ \t]+\w+[ \t]*(?:<[^>\n]*>)?[ \t]*=",
         (("typescript", 3),),
@@ -329,7 +334,11 @@ _PROBE = 8_192
 #: A token counts at most this often: one loop's `append` is not a language.
 _MAX_HITS = 8
 #: Score below which no language is guessed (the lexical fallback reads it).
-MIN_SCORE = 4.0
+#: Guessing from little evidence beats not guessing: on the accuracy
+#: benchmark's unlabelled cases, recall 0.968 at 4, 0.978 at 1, the same
+#: false positives; the language was right for 91% of its code at 4 and 99%
+#: at 1, for held-out snippets 78% and 83%.
+MIN_SCORE = 1.0
 
 
 #: Comments and docstrings, whose English words (`in`, `end`, `is`) and
