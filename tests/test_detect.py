@@ -60,6 +60,14 @@ def test_prose_opening_with_keywords_and_holding_separators_is_text() -> None:
     assert detect_kind(prose) == "text"
 
 
+def test_a_hash_within_a_line_of_prose_opens_no_comment() -> None:
+    paragraph = (
+        "Two things changed in this release: #12 fixed the parser, which no longer stops at"
+        " the first blank line, and the reader now keeps every heading that it finds"
+    )
+    assert detect_kind(paragraph) == "text"
+
+
 def test_words_in_comments_do_not_name_the_language() -> None:
     java = """
     /**

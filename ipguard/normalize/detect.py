@@ -343,11 +343,12 @@ MIN_SCORE = 1.0
 
 #: Comments and docstrings, whose English words (`in`, `end`, `is`) and
 #: markup (`@param`, `->`) say nothing about the code around them. A `#`
-#: opens a comment at a line's start or after a space, unless a directive
-#: (`#include`, `#!`, `#[derive]`, `#region`) follows.
+#: opens a comment at a line's start, unless a directive (`#include`, `#!`,
+#: `#[derive]`, `#region`) follows; not within a line, where prose has it
+#: too ("issue #12"): a paragraph on one line was cut there.
 _COMMENTS = r"""/\*.*?(?:\*/|\Z)|(?<![:\w])//[^\n]*|^[ \t]*\*(?:[ \t][^\n]*)?$
       |\"\"\".*?(?:\"\"\"|\Z)|'''.*?(?:'''|\Z)
-      |(?:^|(?<=\s))\#(?![!\[]|[ \t]*(?:include|define|if|ifdef|ifndef|endif|else|elif|
+      |^[ \t]*\#(?![!\[]|[ \t]*(?:include|define|if|ifdef|ifndef|endif|else|elif|
           pragma|undef|error|region|endregion)\b)[^\n]*"""
 
 
