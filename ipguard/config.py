@@ -36,9 +36,10 @@ Action = Literal["allow", "flag", "redact", "block"]
 ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 
 #: Bumped whenever normalization output changes, or which language a file is read
-#: as (7: C++ headers named .h, .tcc and the like, scripts by their #! line), so
+#: as (7: C++ headers named .h, .tcc and the like, scripts by their #! line; 8:
+#: unlabelled text guessed anew, PHP without its `<?php` tag parsed as PHP), so
 #: old indexes are refused.
-NORMALIZER_VERSION = 7
+NORMALIZER_VERSION = 8
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
 
-from ipguard.normalize import detect_kind, detect_language, normalize
+from ipguard.normalize import code, detect_kind, detect_language, normalize
 from ipguard.normalize.detect import language_scores
 
 LANGUAGES = sorted(PROTECTED)
@@ -122,3 +122,16 @@ const Badge = ({ label, count }) => {
 def test_too_little_to_tell_is_no_language() -> None:
     assert detect_language("x") is None
     assert detect_language("a b c d") is None
+
+
+def test_php_without_its_tag_is_read_as_php(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each grammar classifies its own symbols: PHP's two number them differently.
+    monkeypatch.setattr(code, "_KINDS", {})
+    body = "function total($items, $rate) {\n  $sum = 0;\n  foreach ($items as $item) {\n"
+    body += "    $sum += $item->price * $rate;\n  }\n  return $sum;\n}\n"
+    renamed = body.replace("$items", "$xs").replace("$sum", "$acc").replace("$item", "$x")
+    bare = normalize(renamed, kind="code", language="php").code.tokens
+    tagged = normalize("<?php\n" + body, kind="code", language="php").code.tokens
+    assert tagged == ("<?php", *bare)
+    assert "$v" in bare  # the variables are placeholders, not one token of text
+    assert normalize(renamed).code.tokens == bare  # and guessed as PHP

@@ -76,8 +76,7 @@ def _code(
 ) -> None:
     spec = languages.lookup(language)
     if spec is None:
-        guessed = detect_language(text[start:end])
-        spec = languages.lookup(guessed)
+        spec = languages.lookup(detect_language(text[start:end]))
         if spec is None:
             if language:
                 notes.append(f"unknown language {language!r}; lexical fallback used")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .languages import LanguageSpec, parser_for
+from .languages import LanguageSpec, parser_for_source
 from .lexical import DROPPED, LONG_STRING, lexical_tokens
 from .text import Tokens, words_in_ranges
 
@@ -152,12 +152,13 @@ def code_tokens(
     # body of a block; the wrapper's own tokens are dropped again.
     wrapper = _PY_WRAPPER if spec.name == "python" and _INDENTED.match(data) else b""
     try:
-        tree = parser_for(spec.name).parse(wrapper + data)
+        parser = parser_for_source(spec.name, wrapper + data)
+        tree = parser.parse(wrapper + data)
     except Exception as exc:  # a grammar failure must not lose the input
         log.warning("tree-sitter failed on %s input: %s", spec.name, exc)
         lexical_tokens(text, start, end, code, prose)
         return f"{spec.name} parser failed; lexical fallback used"
-    walk = _Walk(spec, wrapper + data, len(wrapper))
+    walk = _Walk(spec, wrapper + data, len(wrapper), id(parser.language))
     walk.run(tree.root_node)
     note = None
     if data and walk.error_bytes > MAX_ERROR_SHARE * len(data):
@@ -208,8 +209,9 @@ def _abstract_names(spec: LanguageSpec, walk: _Walk) -> None:
 
 #: What the walk does with a node of a kind (classified once per grammar symbol).
 _OTHER, _ERROR, _COMMENT, _STRING, _NUMBER = range(5)
-#: language -> symbol id -> (category, type, binds names, is a local identifier type).
-_KINDS: dict[str, dict[int, tuple[int, str, bool, bool]]] = {}
+#: grammar (its `Language` object's id: PHP has two, whose symbol ids differ)
+#: -> symbol id -> (category, type, binds names, is a local identifier type).
+_KINDS: dict[int, dict[int, tuple[int, str, bool, bool]]] = {}
 
 
 def _kind(node: Any, spec: LanguageSpec) -> tuple[int, str, bool, bool]:
@@ -244,10 +246,11 @@ class _Walk:
     added for parsing) are left out.
     """
 
-    def __init__(self, spec: LanguageSpec, data: bytes, cut: int) -> None:
+    def __init__(self, spec: LanguageSpec, data: bytes, cut: int, grammar: int) -> None:
         self.spec = spec
         self.data = data
         self.cut = cut
+        self.grammar = grammar
         self.tokens: list[str] = []
         self.spans: list[int] = []
         self.names: list[tuple[int, str, str, str]] = []
@@ -271,7 +274,7 @@ class _Walk:
         # A name's field matters only under the parents of `keep_positions`:
         # reading it for every name was 0.05 s of the standard library's walk.
         keep_parents = frozenset(parent for parent, _ in spec.keep_positions)
-        kinds = _KINDS.setdefault(spec.name, {})
+        kinds = _KINDS.setdefault(self.grammar, {})
         # Tokens are cut from a string of the input's bytes, one character
         # each (Latin-1), so that byte offsets index it; `_recode` then gives
         # the few that are not ASCII their UTF-8 reading. A decode per token

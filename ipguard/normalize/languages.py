@@ -553,3 +553,24 @@ def parser_for(name: str) -> Any:
     module = importlib.import_module(spec.module)
     loader: Callable[[], object] = getattr(module, spec.function)
     return tree_sitter.Parser(tree_sitter.Language(loader()))
+
+
+def parser_for_source(name: str, data: bytes) -> Any:
+    """The parser for `data` in language `name`.
+
+    PHP's grammar reads everything before a `<?php` tag as HTML: a snippet
+    without the tag (as answers give PHP) was one token of text. Such a
+    snippet is read by the grammar of PHP alone, which gives a file's code
+    after its tag the same nodes.
+    """
+    if name == "php" and b"<?" not in data:
+        return _php_only_parser()
+    return parser_for(name)
+
+
+@cache
+def _php_only_parser() -> Any:
+    import tree_sitter
+    import tree_sitter_php
+
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_php.language_php_only()))
