@@ -135,3 +135,25 @@ def test_php_without_its_tag_is_read_as_php(monkeypatch: pytest.MonkeyPatch) -> 
     assert tagged == ("<?php", *bare)
     assert "$v" in bare  # the variables are placeholders, not one token of text
     assert normalize(renamed).code.tokens == bare  # and guessed as PHP
+
+
+def test_code_of_a_language_without_a_grammar_is_left_to_the_lexer() -> None:
+    perl = """
+use strict;
+use warnings;
+
+sub count_words {
+    my ($self, $path) = @_;
+    my %seen;
+    open(my $fh, '<', $path) or die "cannot open $path: $!";
+    while (my $line = <$fh>) {
+        $seen{lc $_}++ for grep { /\\w/ } split /\\s+/, $line;
+    }
+    $self->{counts} = \\%seen;
+    return scalar keys %seen;
+}
+"""
+    assert detect_kind(perl) == "code"
+    assert language_scores(perl)["perl"] > language_scores(perl).get("php", 0)
+    assert detect_language(perl) is None
+    assert normalize(perl).code.tokens == normalize(perl, kind="code", language="perl").code.tokens

@@ -312,6 +312,39 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     (("#!",), r"^\#!\S*python", (("python", 20),)),
     (("#!",), r"^\#!\S*ruby", (("ruby", 20),)),
     (("#!",), r"^\#!\S*(?:node|deno)", (("javascript", 20),)),
+    # Languages without a grammar here, told apart so that their code is not
+    # read with a grammar it does not fit (Perl's `$self->{x}` looks like PHP)
+    # but by the lexical tokenizer, the same way in a file and in a snippet.
+    (("#!",), r"^\#!\S*perl", (("perl", 20),)),
+    (("my",), r"\bmy[ \t]*[$@%(]", (("perl", 3),)),
+    (("sub",), r"^[ \t]*sub[ \t]+\w+[ \t]*\{", (("perl", 4),)),
+    (("=~",), r"=~[ \t]*[msy]?/", (("perl", 3), ("ruby", 1))),
+    (("qw",), r"\bqw[ \t]*[(\[{/]", (("perl", 3),)),
+    (("@_", "$_"), r"@_\b|\$_\b|\$_\[", (("perl", 2),)),
+    (("use",), r"^use[ \t]+(?:strict|warnings)\b", (("perl", 6),)),
+    (("=",), r"^=(?:head\d|pod|cut|item|over|back)\b", (("perl", 4),)),
+    (("local",), r"\blocal[ \t]+function\b", (("lua", 5),)),
+    (("~=",), r"~=", (("lua", 2),)),
+    (("elseif",), r"\belseif\b", (("lua", 2), ("php", 1))),
+    (("then",), r"\bthen[ \t]*$", (("lua", 1.5), ("ruby", 0.5), ("bash", 0.5))),
+    (("--",), r"^[ \t]*--", (("lua", 1), ("sql", 1), ("haskell", 1))),
+    (("guard",), r"\bguard[ \t]+(?:let|var)\b", (("swift", 5),)),
+    (("import",), r"^import[ \t]+(?:UIKit|Foundation|SwiftUI|Combine)\b", (("swift", 6),)),
+    (
+        ("func",),
+        r"\bfunc[ \t]+\w+[ \t]*(?:<[^>\n]*>)?\([^)\n]*\)[ \t]*(?:throws[ \t]*)?->",
+        (("swift", 4),),
+    ),
+    (("case",), r"\bcase[ \t]+class\b", (("scala", 5),)),
+    (
+        ("def",),
+        r"\bdef[ \t]+\w+[ \t]*(?:\[[^\]\n]*\])?(?:\([^)\n]*\))*[ \t]*:[ \t]*[\w\[\]]+[ \t]*=",
+        (("scala", 5),),
+    ),
+    (("::",), r"^\w+[ \t]+::[ \t]", (("haskell", 5),)),
+    (("import",), r"^import[ \t]+qualified\b", (("haskell", 6),)),
+    (("SELECT", "select"), r"(?i)\bselect\b[^;]*?\bfrom\b", (("sql", 4),)),
+    (("CREATE", "create"), r"(?i)\bcreate[ \t]+(?:table|index|view)\b", (("sql", 5),)),
     (("</", "/>"), r"</\w+>|/>", (("javascript", 1), ("typescript", 0.5), ("php", 0.5))),
 )
 
@@ -402,6 +435,8 @@ def detect_language(code: str) -> str | None:
     best = max(scores, key=lambda n: scores[n])
     if scores[best] < MIN_SCORE:
         return None
+    if best in _WITHOUT_GRAMMAR:
+        return None
     if best in _JS_FAMILY:
         return "tsx" if _JSX.search(code, 0, _PROBE) else "typescript"
     return _READ_AS.get(best, best)
@@ -414,6 +449,8 @@ def detect_language(code: str) -> str | None:
 #: its own. Telling them apart in a snippet is a guess; the superset makes a
 #: wrong guess cost nothing.
 _READ_AS = {"c": "cpp"}
+#: Languages scored only to be recognised: read by the lexical tokenizer.
+_WITHOUT_GRAMMAR = frozenset({"perl", "lua", "swift", "scala", "haskell", "sql"})
 _JS_FAMILY = frozenset({"javascript", "typescript"})
 #: JSX elements (`</Tag>` or a self-closing `/>`): TSX's grammar reads them.
 _JSX = re.compile(r"</[A-Za-z][\w.]*>|/>")
