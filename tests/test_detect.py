@@ -157,3 +157,11 @@ sub count_words {
     assert language_scores(perl)["perl"] > language_scores(perl).get("php", 0)
     assert detect_language(perl) is None
     assert normalize(perl).code.tokens == normalize(perl, kind="code", language="perl").code.tokens
+
+
+def test_rows_with_trailing_comments_are_code() -> None:
+    rows = "\n".join(
+        f"    0x{i:04x}: 0x{i + 0x20:04x},     #  LATIN LETTER NUMBER {i} OF THE TABLE"
+        for i in range(40)
+    )
+    assert detect_kind("table = {\n" + rows + "\n}\n") == "code"

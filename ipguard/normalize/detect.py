@@ -377,10 +377,11 @@ MIN_SCORE = 1.0
 #: Comments and docstrings, whose English words (`in`, `end`, `is`) and
 #: markup (`@param`, `->`) say nothing about the code around them. A `#`
 #: opens a comment at a line's start, unless a directive (`#include`, `#!`,
-#: `#[derive]`, `#region`) follows; not within a line, where prose has it
-#: too ("issue #12"): a paragraph on one line was cut there.
+#: `#[derive]`, `#region`) follows; within a line only before a space, as
+#: prose rarely writes it ("issue #12" cut a paragraph on one line there).
 _COMMENTS = r"""/\*.*?(?:\*/|\Z)|(?<![:\w])//[^\n]*|^[ \t]*\*(?:[ \t][^\n]*)?$
       |\"\"\".*?(?:\"\"\"|\Z)|'''.*?(?:'''|\Z)
+      |(?<=[ \t])\#[ \t][^\n]*
       |^[ \t]*\#(?![!\[]|[ \t]*(?:include|define|if|ifdef|ifndef|endif|else|elif|
           pragma|undef|error|region|endregion)\b)[^\n]*"""
 
