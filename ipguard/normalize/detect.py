@@ -261,6 +261,10 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     ),
     (("String",), r"\bString[ \t]+\w+[ \t]*[=;,)]", (("java", 2), ("csharp", 0.5))),
     (("java.",), r"^[ \t]*import[ \t]+java\.", (("java", 6),)),
+    # `package a.b;` is Java's, `package a.b` Kotlin's, `package a` Go's
+    (("package",), r"^package[ \t]+\w+(?:\.\w+)+[ \t]*;", (("java", 4),)),
+    (("package",), r"^package[ \t]+\w+(?:\.\w+)+[ \t]*$", (("kotlin", 3),)),
+    (("package",), r"^package[ \t]+\w+[ \t]*$", (("go", 3),)),
     (("module.exports",), r"\bmodule\.exports\b", (("javascript", 3),)),
     (
         ("function",),
