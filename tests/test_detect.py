@@ -8,10 +8,13 @@ the guesses are tested by the tokens they lead to.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
 
 from ipguard.normalize import code, detect_kind, detect_language, normalize
 from ipguard.normalize.detect import language_scores
+from ipguard.normalize.languages import language_names
 
 LANGUAGES = sorted(PROTECTED)
 
@@ -165,3 +168,16 @@ def test_rows_with_trailing_comments_are_code() -> None:
         for i in range(40)
     )
     assert detect_kind("table = {\n" + rows + "\n}\n") == "code"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("abcdefmnpsuy_$@#*/\\\"'{}();:=<>|&!? \n\t-")), max_size=600
+    )
+)
+def test_a_guess_is_a_kind_and_a_grammar_ipguard_has(text: str) -> None:
+    assert detect_kind(text) in ("markdown", "code", "text")
+    guessed = detect_language(text)
+    # never a language read through a superset or without a grammar
+    assert guessed is None or (guessed in language_names() and guessed not in ("c", "javascript"))
