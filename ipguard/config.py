@@ -37,9 +37,10 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 
 #: Bumped whenever normalization output changes, or which language a file is read
 #: as (7: C++ headers named .h, .tcc and the like, scripts by their #! line; 8:
-#: unlabelled text guessed anew, PHP without its `<?php` tag parsed as PHP), so
-#: old indexes are refused.
-NORMALIZER_VERSION = 8
+#: unlabelled text guessed anew, PHP without its `<?php` tag parsed as PHP; 9:
+#: Perl, Lua, Swift and 19 more languages without a grammar known by extension,
+#: label and `#!` line, Perl told from PHP), so old indexes are refused.
+NORMALIZER_VERSION = 9
 
 
 @dataclass(frozen=True)

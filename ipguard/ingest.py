@@ -62,10 +62,12 @@ def is_binary(data: bytes) -> bool:
 def classify(path: str, text: str) -> tuple[Kind, str | None]:
     """Kind and language of a file from its name, its `#!` line, then its content."""
     spec = languages.for_file(path, text)
-    if spec is None:
-        spec = languages.for_shebang(text[:200].split("\n", 1)[0])
     if spec is not None:
         return "code", spec.name
+    shebang = languages.shebang_language(text[:200].split("\n", 1)[0])
+    named = languages.lexical_language_for_path(path) or shebang
+    if named is not None:
+        return "code", named
     ext = os.path.splitext(path)[1].lower()
     if ext in _MARKDOWN_EXTENSIONS:
         return "markdown", None
@@ -208,13 +210,14 @@ def _jsonl(source: str, data: bytes, options: IngestOptions) -> Iterator[Documen
             continue
         language = record.get("language") if isinstance(record.get("language"), str) else None
         spec = languages.lookup(language)
-        kind: Kind = "code" if spec else detect_kind(value)
+        lexical = None if spec else languages.lexical_language(language)
+        kind: Kind = "code" if spec or lexical else detect_kind(value)
         license_ = record.get("license") if isinstance(record.get("license"), str) else None
         yield Document(
             source=where,
             text=value,
             kind=kind,
-            language=spec.name if spec else None,
+            language=spec.name if spec else lexical,
             license=license_ or options.license,
             source_name=options.source_name,
             path=None,

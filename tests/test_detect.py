@@ -15,6 +15,8 @@ from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
 from ipguard.normalize import code, detect_kind, detect_language, normalize
 from ipguard.normalize.detect import language_scores
 from ipguard.normalize.languages import language_names
+from ipguard.normalize.lexical import lexical_tokens
+from ipguard.normalize.text import Tokens
 
 LANGUAGES = sorted(PROTECTED)
 
@@ -160,6 +162,97 @@ sub count_words {
     assert language_scores(perl)["perl"] > language_scores(perl).get("php", 0)
     assert detect_language(perl) is None
     assert normalize(perl).code.tokens == normalize(perl, kind="code", language="perl").code.tokens
+
+
+#: A Perl method in the style of CPAN modules: no `use strict`, no `@_`, but
+#: `$self->` on every line, as in PHP (1,522 of 4,400 Debian Perl subs were
+#: read as PHP).
+PERL_METHOD = """
+sub refresh_totals {
+    my $self = shift;
+    my $ledger = $self->{ledger};
+    unless ( $ledger->is_open ) {
+        $self->warn_once("ledger closed");
+        return;
+    }
+    foreach my $entry ( $ledger->entries ) {
+        $self->{totals}{ $entry->account } += $entry->amount;
+    }
+    return $self->{totals};
+}
+"""
+#: Nothing but `sub`, `my` and method calls tells this one from PHP.
+PERL_CALLS = """
+sub reload_ledger {
+    my $self = shift;
+    my $ledger = $self->ledger;
+    $ledger->reload;
+    $self->totals( $ledger->sum_by_account );
+    $self->log( 'reloaded', $ledger->name );
+    return $self->totals;
+}
+"""
+PHP_FUNCTION = """
+function refresh_totals($ledger, $limit)
+{
+    $totals = [];
+    foreach ($ledger->entries() as $entry) {
+        $totals[$entry->account] = ($totals[$entry->account] ?? 0) + $entry->amount;
+    }
+    return array_slice($totals, 0, $limit);
+}
+"""
+
+PHP_CALLS = """
+function reload_ledger($ledger)
+{
+    foreach ($ledger->entries() as $entry) {
+        $entry->reload();
+    }
+    return $ledger->total();
+}
+"""
+
+
+def test_perl_and_php_variables_are_told_apart_by_what_surrounds_them() -> None:
+    for php in (PHP_FUNCTION, PHP_CALLS):
+        scores = language_scores(php)
+        assert scores["php"] > scores.get("perl", 0)
+        assert detect_language(php) == "php"
+    for perl in (PERL_METHOD, PERL_CALLS):
+        scores = language_scores(perl)
+        assert scores["perl"] > scores.get("php", 0)
+        assert detect_language(perl) is None  # left to the lexer
+
+
+@pytest.mark.parametrize(
+    ("line", "favoured", "over"),
+    [
+        ("foreach ($ledger->entries() as $entry) {", "php", "perl"),
+        ("function reload($ledger, $limit = 10) {", "php", "perl"),
+        ("function reload(?Ledger $ledger) {", "php", "javascript"),
+        ("foreach my $entry (@entries) {", "perl", "php"),
+        ("$totals{$account} += $amount;", "perl", "php"),
+        ("return $self->{totals}->[0];", "perl", "php"),
+        ("my $self = shift;", "perl", "php"),
+    ],
+)
+def test_a_telltale_line_favours_its_language(line: str, favoured: str, over: str) -> None:
+    scores = language_scores(line)
+    assert scores.get(favoured, 0) > scores.get(over, 0)
+
+
+def test_a_language_without_a_grammar_is_read_by_the_lexer_when_labelled() -> None:
+    # However much it looks like another language: its file was read so.
+    lexical = Tokens()
+    lexical_tokens(PHP_FUNCTION, 0, len(PHP_FUNCTION), lexical, Tokens())
+    for label in ("perl", "Perl", "pm", "lua"):
+        doc = normalize(PHP_FUNCTION, language=label)
+        assert doc.code.tokens == tuple(lexical.words())
+        assert doc.notes == ()
+    fenced = normalize(f"Here it is:\n\n```perl\n{PERL_METHOD}```\n")
+    assert fenced.code.tokens == normalize(PERL_METHOD, language="perl").code.tokens
+    assert "$v" in normalize(PHP_FUNCTION, language="php").code.tokens
 
 
 def test_rows_with_trailing_comments_are_code() -> None:

@@ -525,3 +525,65 @@ def test_a_cpp_header_named_dot_h_is_indexed_as_cpp(tmp_path: Path) -> None:
         top = verdict.matches[0]
         found[name] = (top.similarity, top.evidence, top.source_lines, top.output_span)
     assert found["intervals.h"] == found["intervals.hpp"]
+
+
+#: The team's own Perl module, mostly documentation, as CPAN modules are.
+_PERL_MODULE = """package Ledger::Totals;
+
+=head1 NAME
+
+Ledger::Totals - keeps running totals of a ledger, account by account
+
+=head1 DESCRIPTION
+
+Each entry of the ledger adds its amount to its account's total; closed
+ledgers are skipped with a warning, given once per ledger.
+
+=cut
+
+sub new {
+    my ( $class, %args ) = @_;
+    my $self = bless { ledger => $args{ledger}, totals => {}, warned => {} }, $class;
+    return $self;
+}
+
+sub refresh_totals {
+    my $self   = shift;
+    my $ledger = $self->{ledger};
+    unless ( $ledger->is_open ) {
+        $self->warn_once( $ledger->name, "ledger closed" );
+        return;
+    }
+    foreach my $entry ( $ledger->entries ) {
+        next if $entry->is_void;
+        $self->{totals}{ $entry->account } += $entry->amount;
+    }
+    return $self->{totals};
+}
+
+sub warn_once {
+    my ( $self, $name, $message ) = @_;
+    return if $self->{warned}{$name}++;
+    warn sprintf( "%s: %s\\n", $name, $message );
+}
+
+1;
+"""
+
+
+def test_a_sub_of_an_indexed_perl_module_is_caught_labelled_or_not(tmp_path: Path) -> None:
+    # Perl has no grammar here: its module is read by the lexer, and a sub of
+    # it must be too, whatever it looks like (`$self->` is PHP's as well).
+    module = tmp_path / "Totals.pm"
+    module.write_text(_PERL_MODULE, encoding="utf-8")
+    start = _PERL_MODULE.index("sub refresh_totals")
+    sub = _PERL_MODULE[start : _PERL_MODULE.index("sub warn_once")]
+    with Guard.open(str(tmp_path / "index.ipguard.db"), create=True) as guard:
+        guard.index_paths([str(module)])
+        for verdict in (
+            guard.check(sub, language="perl"),
+            guard.check(sub),
+            guard.check(f"Here is one way:\n\n```perl\n{sub}```\n"),
+        ):
+            assert verdict.action == "block"
+            assert verdict.matches[0].source == str(module)

@@ -26,6 +26,34 @@ def test_language_from_extension_shebang_and_content() -> None:
     assert classify("README", "Plain words here.\nMore words.") == ("text", None)
 
 
+@pytest.mark.parametrize(
+    ("name", "language"),
+    [
+        ("Words.pm", "perl"),
+        ("tool.pl", "perl"),
+        ("init.lua", "lua"),
+        ("View.swift", "swift"),
+        ("Main.scala", "scala"),
+        ("stats.R", "r"),
+        ("report.sql", "sql"),
+        ("lib.ex", "elixir"),
+    ],
+)
+def test_a_language_without_a_grammar_is_code_by_its_extension(name: str, language: str) -> None:
+    # Mostly documentation (POD), a Perl module read as prose by its content.
+    pod = "=head1 NAME\n\nWords - counts the words of a file, as the team wrote it.\n\n" * 5
+    assert classify(name, pod + "1;\n") == ("code", language)
+
+
+def test_a_jsonl_record_in_a_language_without_a_grammar_is_code(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    record = {"text": "Counts the words of a file, as the team wrote it.", "language": "Perl"}
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    [doc] = _items(path)
+    assert isinstance(doc, Document)
+    assert (doc.kind, doc.language) == ("code", "perl")
+
+
 _CPP_HEADERS = {
     "template": "#pragma once\ntemplate <typename T>\nT larger(T a, T b) { return a < b ? b : a; }",
     "namespace": "namespace meter {\nint reading(void);\n}\n",
@@ -81,6 +109,8 @@ def test_a_c_header_stays_c_with_its_cplusplus_guard() -> None:
         ("#!/usr/bin/php", "php"),
         ("#!/usr/bin/env python3.11 -u", "python"),
         ("#!/usr/bin/env -S node --no-warnings", "javascript"),
+        ("#!/usr/bin/perl -w", "perl"),
+        ("#!/usr/bin/env lua5.4", "lua"),
     ],
 )
 def test_a_script_without_extension_is_read_by_its_interpreter(

@@ -30,8 +30,10 @@ def normalize(
     """Normalize `text` into code and prose token channels.
 
     `kind` says how to read it ("code", "text" or "markdown"; guessed when
-    None); `language` names the code language (guessed when None or unknown,
-    lexical fallback when no grammar fits). Never raises on bad input.
+    None); `language` names the code language (guessed when None or unknown).
+    The lexical tokenizer reads languages without a grammar here
+    (`languages.lexical_language`) and code no grammar fits. Never raises on
+    bad input.
 
     >>> doc = normalize("def add(a, b):\\n    return a + b\\n", language="python")
     >>> doc.code.tokens
@@ -45,7 +47,8 @@ def normalize(
     prose = Tokens(text.lower().encode("ascii") if folded else None)
     notes: list[str] = []
     if kind is None:
-        kind = "code" if language and languages.lookup(language) else detect_kind(text)
+        known = languages.lookup(language) or languages.lexical_language(language)
+        kind = "code" if known else detect_kind(text)
     if kind == "markdown":
         for seg in split_markdown(text):
             if seg.kind == "code":
@@ -75,6 +78,11 @@ def _code(
     notes: list[str],
 ) -> None:
     spec = languages.lookup(language)
+    if spec is None and languages.lexical_language(language):
+        # Known, without a grammar: never guessed as another language, which
+        # would read it otherwise than its indexed original was read.
+        lexical_tokens(text, start, end, code, prose)
+        return
     if spec is None:
         spec = languages.lookup(detect_language(text[start:end]))
         if spec is None:

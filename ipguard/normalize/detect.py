@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from ..model import Kind
+from .languages import lexical_language_names
 from .markdown import has_fence
 
 #: Lines that look like code whatever the language: a statement keyword at
@@ -203,13 +204,18 @@ Vec             rust 3
 usize           rust 3
 unwrap          rust 3
 crate           rust 3
-elsif           ruby 4
-unless          ruby 2
+elsif           ruby 4      perl 4
+unless          ruby 2      perl 2
 puts            ruby 3
 attr_accessor   ruby 4
 attr_reader     ruby 4
+croak           perl 4
+confess         perl 4
+bless           perl 4
+wantarray       perl 4
+__PACKAGE__     perl 4
 using           csharp 2    cpp 1
-foreach         csharp 2    php 2
+foreach         csharp 2    php 2       perl 1
 Console         csharp 3
 override        csharp 1.5  kotlin 1.5  cpp 0.5
 echo            php 2       bash 2
@@ -299,7 +305,10 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     (("System",), r"^[ \t]*using[ \t]+System", (("csharp", 6),)),
     (("<?php",), r"<\?php", (("php", 20),)),
     (("$this",), r"\$this\b", (("php", 4),)),
-    (("$",), r"\$[a-z_]\w*\s*(?:=[^=]|->|\[|\))", (("php", 2),)),
+    # Variables with a sigil: PHP's and Perl's alike; what follows tells them apart.
+    (("$",), r"\$[a-z_]\w*\s*(?:=[^=]|->|\[|\))", (("php", 2), ("perl", 2))),
+    (("foreach",), r"\bforeach[ \t]*\([^\n]*?[ \t]as[ \t]+&?\$", (("php", 4),)),
+    (("function",), r"\bfunction[ \t]+&?\w+[ \t]*\([ \t]*(?:\??[\w\\]+[ \t]+)?&?\$", (("php", 4),)),
     (("array",), r"\barray[ \t]*\(", (("php", 1.5),)),
     (("fun",), r"\bfun[ \t]+[\w.<>]+[ \t]*\(", (("kotlin", 4),)),
     (("val",), r"\bval[ \t]+\w+[ \t]*[:=]", (("kotlin", 3),)),
@@ -320,7 +329,10 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     # read with a grammar it does not fit (Perl's `$self->{x}` looks like PHP)
     # but by the lexical tokenizer, the same way in a file and in a snippet.
     (("#!",), r"^\#!\S*perl", (("perl", 20),)),
-    (("my",), r"\bmy[ \t]*[$@%(]", (("perl", 3),)),
+    (("my",), r"\bmy[ \t]*[$@%(]", (("perl", 4),)),
+    (("->",), r"->[{\[]", (("perl", 3),)),
+    (("{",), r"\$\w+\{", (("perl", 2),)),
+    (("foreach",), r"\bforeach[ \t]+my\b", (("perl", 3),)),
     (("sub",), r"^[ \t]*sub[ \t]+\w+[ \t]*\{", (("perl", 4),)),
     (("=~",), r"=~[ \t]*[msy]?/", (("perl", 3), ("ruby", 1))),
     (("qw",), r"\bqw[ \t]*[(\[{/]", (("perl", 3),)),
@@ -455,7 +467,7 @@ def detect_language(code: str) -> str | None:
 #: wrong guess cost nothing.
 _READ_AS = {"c": "cpp"}
 #: Languages scored only to be recognised: read by the lexical tokenizer.
-_WITHOUT_GRAMMAR = frozenset({"perl", "lua", "swift", "scala", "haskell", "sql"})
+_WITHOUT_GRAMMAR = frozenset(lexical_language_names())
 _JS_FAMILY = frozenset({"javascript", "typescript"})
 #: JSX elements (`</Tag>` or a self-closing `/>`): TSX's grammar reads them.
 _JSX = re.compile(r"</[A-Za-z][\w.]*>|/>")
