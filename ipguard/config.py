@@ -39,8 +39,10 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 #: as (7: C++ headers named .h, .tcc and the like, scripts by their #! line; 8:
 #: unlabelled text guessed anew, PHP without its `<?php` tag parsed as PHP; 9:
 #: Perl, Lua, Swift and 19 more languages without a grammar known by extension,
-#: label and `#!` line, Perl told from PHP), so old indexes are refused.
-NORMALIZER_VERSION = 9
+#: label and `#!` line, Perl told from PHP; 10: the lexical tokenizer makes
+#: declared names placeholders and reads POD and `--` comments as prose), so
+#: old indexes are refused.
+NORMALIZER_VERSION = 10
 
 
 @dataclass(frozen=True)

@@ -325,6 +325,143 @@ archive_logs() {
 }
 """
 
+#: Languages without a grammar here, read by the lexical tokenizer: the team's
+#: own interval merging once more, and the names each declares.
+LEXICAL: dict[str, str] = {}
+LEXICAL["lua"] = """
+local function merge_ranges(ranges, slack)
+  table.sort(ranges, function(left, right) return left[1] < right[1] end)
+  local merged = {}
+  for index, range in ipairs(ranges) do
+    local last = merged[#merged]
+    if last ~= nil and range[1] <= last[2] + slack then
+      last[2] = math.max(last[2], range[2])
+    else
+      merged[#merged + 1] = { range[1], range[2] }
+    end
+  end
+  local covered = 0
+  for _, span in ipairs(merged) do
+    covered = covered + (span[2] - span[1])
+  end
+  return merged, covered
+end
+"""
+LEXICAL["swift"] = """
+func mergeRanges(_ ranges: [ClosedRange<Int>], slack: Int) -> ([ClosedRange<Int>], Int) {
+    let ordered = ranges.sorted { left, right in left.lowerBound < right.lowerBound }
+    var merged: [ClosedRange<Int>] = []
+    for range in ordered {
+        if let last = merged.last, range.lowerBound <= last.upperBound + slack {
+            merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+        } else {
+            merged.append(range)
+        }
+    }
+    var covered = 0
+    for span in merged {
+        covered += span.upperBound - span.lowerBound
+    }
+    return (merged, covered)
+}
+"""
+LEXICAL["scala"] = """
+def mergeRanges(ranges: Seq[(Int, Int)], slack: Int): (List[(Int, Int)], Int) = {
+  val ordered = ranges.sortBy(range => range._1)
+  var merged = List.empty[(Int, Int)]
+  for (range <- ordered) {
+    merged match {
+      case last :: rest if range._1 <= last._2 + slack =>
+        merged = (last._1, math.max(last._2, range._2)) :: rest
+      case _ =>
+        merged = range :: merged
+    }
+  }
+  val result = merged.reverse
+  var covered = 0
+  for (span <- result) {
+    covered += span._2 - span._1
+  }
+  (result, covered)
+}
+"""
+LEXICAL["r"] = """
+merge_ranges <- function(ranges, slack = 0) {
+  ordered <- ranges[order(ranges$start), ]
+  merged <- ordered[1, ]
+  for (index in seq_len(nrow(ordered))[-1]) {
+    current <- ordered[index, ]
+    last <- nrow(merged)
+    if (current$start <= merged$end[last] + slack) {
+      merged$end[last] <- max(merged$end[last], current$end)
+    } else {
+      merged <- rbind(merged, current)
+    }
+  }
+  covered <- sum(merged$end - merged$start)
+  list(ranges = merged, covered = covered)
+}
+"""
+LEXICAL["perl"] = """
+sub merge_ranges {
+    my ($ranges, $slack) = @_;
+    my @ordered = sort { $a->[0] <=> $b->[0] } @$ranges;
+    my @merged;
+    foreach my $range (@ordered) {
+        my $last = $merged[-1];
+        if (defined $last && $range->[0] <= $last->[1] + $slack) {
+            $last->[1] = $range->[1] if $range->[1] > $last->[1];
+        }
+        else {
+            push @merged, [ @$range ];
+        }
+    }
+    my $covered = 0;
+    $covered += $_->[1] - $_->[0] for @merged;
+    return (\\@merged, $covered);
+}
+"""
+LEXICAL_LOCALS: dict[str, tuple[str, ...]] = {
+    "lua": (
+        "merge_ranges",
+        "ranges",
+        "slack",
+        "left",
+        "right",
+        "merged",
+        "index",
+        "range",
+        "last",
+        "covered",
+        "span",
+    ),
+    "swift": (
+        "mergeRanges",
+        "ranges",
+        "ordered",
+        "left",
+        "right",
+        "merged",
+        "range",
+        "covered",
+        "span",
+    ),
+    "scala": (
+        "mergeRanges",
+        "ranges",
+        "ordered",
+        "range",
+        "merged",
+        "last",
+        "rest",
+        "result",
+        "covered",
+        "span",
+    ),
+    "r": ("merge_ranges", "ordered", "merged", "index", "current", "last", "covered"),
+    "perl": ("merge_ranges", "ranges", "slack", "ordered", "merged", "range", "last", "covered"),
+}
+
 LOCALS: dict[str, tuple[str, ...]] = {
     "python": (
         "merge_intervals",

@@ -580,10 +580,12 @@ def test_a_sub_of_an_indexed_perl_module_is_caught_labelled_or_not(tmp_path: Pat
     sub = _PERL_MODULE[start : _PERL_MODULE.index("sub warn_once")]
     with Guard.open(str(tmp_path / "index.ipguard.db"), create=True) as guard:
         guard.index_paths([str(module)])
+        renamed = sub.replace("$ledger", "$book").replace("$entry", "$line")
         for verdict in (
             guard.check(sub, language="perl"),
             guard.check(sub),
             guard.check(f"Here is one way:\n\n```perl\n{sub}```\n"),
+            guard.check(renamed.replace("refresh_totals", "update_sums")),
         ):
             assert verdict.action == "block"
             assert verdict.matches[0].source == str(module)

@@ -7,7 +7,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
+from samples import LEXICAL, LEXICAL_LOCALS, LOCALS, PROTECTED, UNRELATED, reformat, rename
 
 from ipguard.normalize import detect_kind, detect_language, normalize
 from ipguard.normalize.languages import language_names
@@ -92,6 +92,84 @@ def test_unknown_language_falls_back_to_the_lexer() -> None:
     doc = normalize("proc foo {a b} { return [expr $a + $b] }", kind="code", language="tcl")
     assert any("lexical fallback" in n for n in doc.notes)
     assert len(doc.code) > 5
+
+
+@pytest.mark.parametrize("language", sorted(LEXICAL))
+def test_renaming_what_a_language_without_a_grammar_declares_changes_nothing(
+    language: str,
+) -> None:
+    original = normalize(LEXICAL[language], language=language)
+    renamed = reformat(rename(LEXICAL[language], LEXICAL_LOCALS[language]), language)
+    assert normalize(renamed, language=language).code.tokens == original.code.tokens
+    assert original.notes == ()
+    # Not every name is a placeholder: what the code calls or reaches through
+    # another value stays as written.
+    assert "$v" in original.code.tokens
+    assert len(set(original.code.tokens) - {"$v", "$n", "$s"}) > 10
+
+
+@pytest.mark.parametrize(
+    ("language", "called", "other"),
+    [("lua", "ipairs", "pairs"), ("swift", "lowerBound", "start"), ("r", "nrow", "ncol")],
+)
+def test_renaming_what_the_code_uses_but_does_not_declare_changes_its_tokens(
+    language: str, called: str, other: str
+) -> None:
+    code = LEXICAL[language]
+    assert called in normalize(code, language=language).code.tokens
+    changed = re.sub(rf"\b{called}\b", other, code)
+    assert (
+        normalize(changed, language=language).code.tokens
+        != normalize(code, language=language).code.tokens
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "declared", "kept"),
+    [
+        ("local total, count = 0, 0\ncount = count + 1", {"total", "count"}, set()),
+        ("my ($self, %args) = @_;\nreturn $self->{name};", {"args"}, {"self", "name"}),
+        ("function(left, right) return left.size < right.size end", {"left", "right"}, {"size"}),
+        ("for (item <- items) println(item)", {"item"}, {"items", "println"}),
+        ("xs.map { a, b in a + b }", {"a", "b"}, {"xs", "map"}),
+        ("case head :: tail => head + sum(tail)", {"head", "tail"}, {"sum"}),
+        ("Foo::bar($x); my $x = 1", {"x"}, {"Foo", "bar"}),
+        ("total <- sum(values)\nif (total == 0) stop()", {"total"}, {"sum", "values"}),
+        ("a == b\nc => d", set(), {"a", "b", "c", "d"}),
+    ],
+)
+def test_the_lexer_takes_declared_names_for_placeholders(
+    code: str, declared: set[str], kept: set[str]
+) -> None:
+    tokens = normalize(code, language="lua").code.tokens
+    assert not declared & set(tokens)
+    assert kept <= set(tokens)
+
+
+@pytest.mark.parametrize(
+    ("code", "tokens"),
+    [
+        ("local count = stats.count", ("local", "$v", "=", "stats", ".", "count")),
+        ("my $next = $it->next;", ("my", "$", "$v", "=", "$", "it", "-", ">", "next")),
+        ("val rest = Lists::rest", ("val", "$v", "=", "Lists", ":", ":", "rest")),
+        ("val rest = xs\nhead :: rest", ("val", "$v", "=", "xs", "head", ":", ":", "$v")),
+        ("local s = a .. s", ("local", "$v", "=", "a", ".", ".", "$v")),
+    ],
+)
+def test_a_declared_name_reached_through_another_value_stays_a_name(
+    code: str, tokens: tuple[str, ...]
+) -> None:
+    assert normalize(code, language="lua").code.tokens == tokens
+
+
+def test_documentation_and_dash_comments_are_prose_for_the_lexer() -> None:
+    code = (
+        "sub first { 1 }\n\n=head1 USAGE\n\nCall first, then second.\n\n=cut\n\n"
+        "-- counts the rows\nlocal n = 0 --[[ a block\ncomment ]]\nn = n - -1\n"
+    )
+    doc = normalize(code, language="perl")
+    assert {"usage", "second", "counts", "block"} <= set(doc.text.tokens)
+    assert not {"USAGE", "second", "counts", "block"} & set(doc.code.tokens)
 
 
 def test_unparseable_code_falls_back_without_crashing() -> None:

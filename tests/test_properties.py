@@ -44,10 +44,46 @@ def test_consistent_renaming_and_reindenting_leave_python_unchanged(
     assert renamed.code.tokens == base.code.tokens
 
 
+LUA_TEMPLATE = """local function {f}({a}, {b})
+  local {c} = {{}}
+  for {d}, {e} in ipairs({a}) do
+    if {e} > {b} then
+      {c}[#{c} + 1] = {e} * {d}
+    end
+  end
+  return {c}
+end
+"""
+#: Words of the template and words the lexer never takes for names.
+LUA_WORDS = {"local", "function", "for", "in", "ipairs", "do", "if", "then", "end", "return"}
+LUA_WORDS |= {"my", "our", "let", "var", "val", "const", "mut", "lazy", "def", "defp", "defn"}
+LUA_WORDS |= {"fn", "func", "fun", "sub", "proc", "case", "foreach", "self", "this", "nil"}
+LUA_WORDS |= {"true", "false", "and", "or", "not", "is", "as", "of", "new", "super", "when"}
+LUA_WORDS |= {"null", "elseif", "elsif", "unless", "while", "match"}
+
+
+@given(
+    st.lists(identifiers.filter(lambda s: s not in LUA_WORDS), min_size=6, max_size=6, unique=True),
+    st.sampled_from(["  ", "    ", "\t"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_consistent_renaming_and_reindenting_leave_lexical_code_unchanged(
+    names: list[str], indent: str
+) -> None:
+    # Lua has no grammar here: the lexical tokenizer reads it.
+    base = normalize(
+        LUA_TEMPLATE.format(f="f0", a="a0", b="b0", c="c0", d="d0", e="e0"), language="lua"
+    )
+    mapping = dict(zip("fabcde", names, strict=True))
+    renamed = LUA_TEMPLATE.format(**mapping).replace("  ", indent)
+    assert normalize(renamed, language="lua").code.tokens == base.code.tokens
+    assert base.code.tokens.count("$v") == 14  # every use of the six names
+
+
 @given(
     st.text(max_size=400),
     st.sampled_from([None, "code", "text", "markdown"]),
-    st.sampled_from([None, "python", "javascript", "c", "rust", "go", "nosuchlang"]),
+    st.sampled_from([None, "python", "javascript", "c", "rust", "go", "nosuchlang", "perl", "lua"]),
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_offsets_always_map_back_into_the_input(
