@@ -40,9 +40,10 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 #: unlabelled text guessed anew, PHP without its `<?php` tag parsed as PHP; 9:
 #: Perl, Lua, Swift and 19 more languages without a grammar known by extension,
 #: label and `#!` line, Perl told from PHP; 10: the lexical tokenizer makes
-#: declared names placeholders and reads POD and `--` comments as prose), so
-#: old indexes are refused.
-NORMALIZER_VERSION = 10
+#: declared names placeholders and reads POD and `--` comments as prose; 11:
+#: unlabelled Lua, Swift, Scala and R no longer guessed as Ruby, Go, Kotlin or
+#: PHP), so old indexes are refused.
+NORMALIZER_VERSION = 11
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from samples import LOCALS, PROTECTED, UNRELATED, reformat, rename
+from samples import LEXICAL, LEXICAL_LOCALS, LOCALS, PROTECTED, UNRELATED, reformat, rename
 
 from ipguard.normalize import code, detect_kind, detect_language, normalize
 from ipguard.normalize.detect import language_scores
@@ -214,6 +214,19 @@ function reload_ledger($ledger)
 """
 
 
+@pytest.mark.parametrize("language", sorted(LEXICAL))
+def test_an_unlabelled_copy_in_a_language_without_a_grammar_is_read_by_the_lexer(
+    language: str,
+) -> None:
+    # Read by a grammar it does not fit (Lua as Ruby, Swift as Go, Scala as
+    # Kotlin, R as PHP), it would not give its indexed original's tokens.
+    original = normalize(LEXICAL[language], language=language).code.tokens
+    disguised = reformat(rename(LEXICAL[language], LEXICAL_LOCALS[language]), language)
+    assert detect_kind(disguised) == "code"
+    assert detect_language(disguised) is None
+    assert normalize(disguised).code.tokens == original
+
+
 def test_perl_and_php_variables_are_told_apart_by_what_surrounds_them() -> None:
     for php in (PHP_FUNCTION, PHP_CALLS):
         scores = language_scores(php)
@@ -235,6 +248,20 @@ def test_perl_and_php_variables_are_told_apart_by_what_surrounds_them() -> None:
         ("$totals{$account} += $amount;", "perl", "php"),
         ("return $self->{totals}->[0];", "perl", "php"),
         ("my $self = shift;", "perl", "php"),
+        ("for i, v in ipairs(items) do", "lua", "ruby"),
+        ("local total, count = 0, 0", "lua", "bash"),
+        ("table.sort(rows, function(a, b) return a.n > b.n end)", "lua", "javascript"),
+        ("func load(from url: URL) throws -> Data {", "swift", "go"),
+        ("let names = people.map { person in person.name }", "swift", "rust"),
+        ("decoder.keyDecodingStrategy = .convertFromSnakeCase", "swift", "java"),
+        ("val total = orders.map(_.amount).sum", "scala", "kotlin"),
+        ("def area(shape: Shape): Double = shape match {", "scala", "python"),
+        ("for (line <- lines) println(line)", "scala", "kotlin"),
+        ("totals <- aggregate(amount ~ customer, data = orders)", "r", "php"),
+        ("scores$grade <- cut(scores$points, breaks = c(0, 50, 100))", "r", "php"),
+        ("when (val state = load()) {", "kotlin", "cpp"),
+        ("    is Failed -> error(state.reason)", "kotlin", "c"),
+        ("val first = names.firstOrNull() ?: return", "kotlin", "scala"),
     ],
 )
 def test_a_telltale_line_favours_its_language(line: str, favoured: str, over: str) -> None:

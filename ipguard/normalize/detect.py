@@ -33,7 +33,7 @@ _CODE_LINE = r"""^\s*(?:
       | [\w.$\[\]'"]+(?:\s*,\s*[\w.$\[\]]+)*\s*(?:[-+*/%&|^@.]|//|\*\*|<<|>>|\?\?)?=(?!=)
       | [\w.$]+(?:::\w+)*\s*\(.*\)\s*;?\s*$
       | [rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1).)*\1\s*[,+)\]]?\s*$
-    )|(?:==|!=|<=|>=|&&|\|\||->|=>|::|\+\+|\+=|-=|:=)
+    )|(?:==|!=|<=|>=|&&|\|\||->|=>|::|\+\+|\+=|-=|:=|<-)
     |[;{}:,(\[]\s*$|^\s*(?://|/\*|\*|\#)"""
 
 #: A line that opens as a comment does (a preprocessor directive or a `#!`
@@ -214,6 +214,29 @@ confess         perl 4
 bless           perl 4
 wantarray       perl 4
 __PACKAGE__     perl 4
+ipairs          lua 4
+pairs           lua 3
+pcall           lua 4
+setmetatable    lua 4
+tostring        lua 2
+implicit        scala 4
+sealed          scala 2     kotlin 2
+yield           python 1    scala 1     javascript 0.5
+NA              r 3
+TRUE            r 2
+FALSE           r 2
+nrow            r 4
+ncol            r 4
+seq_len         r 4
+seq_along       r 4
+lapply          r 4
+sapply          r 4
+rbind           r 4
+cbind           r 4
+paste0          r 4
+library         r 2
+mutating        swift 4
+DispatchQueue   swift 4
 using           csharp 2    cpp 1
 foreach         csharp 2    php 2       perl 1
 Console         csharp 3
@@ -306,13 +329,14 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     (("<?php",), r"<\?php", (("php", 20),)),
     (("$this",), r"\$this\b", (("php", 4),)),
     # Variables with a sigil: PHP's and Perl's alike; what follows tells them apart.
-    (("$",), r"\$[a-z_]\w*\s*(?:=[^=]|->|\[|\))", (("php", 2), ("perl", 2))),
+    (("$",), r"(?<![\w$])\$[a-z_]\w*\s*(?:=[^=]|->|\[|\))", (("php", 2), ("perl", 2))),
     (("foreach",), r"\bforeach[ \t]*\([^\n]*?[ \t]as[ \t]+&?\$", (("php", 4),)),
     (("function",), r"\bfunction[ \t]+&?\w+[ \t]*\([ \t]*(?:\??[\w\\]+[ \t]+)?&?\$", (("php", 4),)),
     (("array",), r"\barray[ \t]*\(", (("php", 1.5),)),
     (("fun",), r"\bfun[ \t]+[\w.<>]+[ \t]*\(", (("kotlin", 4),)),
-    (("val",), r"\bval[ \t]+\w+[ \t]*[:=]", (("kotlin", 3),)),
-    (("when",), r"\bwhen[ \t]*(?:\([^)\n]*\))?[ \t]*\{", (("kotlin", 3),)),
+    (("val",), r"\bval[ \t]+\w+[ \t]*[:=]", (("kotlin", 3), ("scala", 2))),
+    (("when",), r"\bwhen[ \t]*(?:\([^\n]*\))?[ \t]*\{", (("kotlin", 3),)),
+    (("is",), r"^[ \t]*!?is[ \t]+[A-Z][\w.<>]*[ \t]*->", (("kotlin", 3),)),
     (("$",), r"\$[0-9@#?*]|\"\$\{?[A-Za-z_]|\$\([a-z]", (("bash", 1.5),)),
     (("[",), r"\[\[ |\[ +-[a-z] ", (("bash", 3),)),
     (
@@ -340,6 +364,18 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     (("use",), r"^use[ \t]+(?:strict|warnings)\b", (("perl", 6),)),
     (("=",), r"^=(?:head\d|pod|cut|item|over|back)\b", (("perl", 4),)),
     (("local",), r"\blocal[ \t]+function\b", (("lua", 5),)),
+    # `local x = 1` (Bash writes `local x=1`), a loop's `do` ending its line
+    # without Bash's `;`, an anonymous function ended by `end`, `#list`.
+    (("local",), r"\blocal[ \t]+\w+(?:[ \t]*,[ \t]*\w+)*[ \t]+=", (("lua", 3),)),
+    (("do",), r"^[ \t]*(?:for|while)\b[^;\n]*[^;\s][ \t]+do[ \t]*$", (("lua", 3),)),
+    (("end",), r"\bfunction[ \t]*\([^)\n]*\)[^\n]*\bend\b", (("lua", 4),)),
+    (("#",), r"[\[(=,{][ \t]*\#[A-Za-z_]", (("lua", 2),)),
+    (("function",), r"^[ \t]*function[ \t]+\w+[.:]\w+[ \t]*\(", (("lua", 4),)),
+    (
+        ("table.", "string."),
+        r"\b(?:table|string)\.(?:insert|remove|sort|concat|format|sub|gsub|gmatch|find|rep)\b",
+        (("lua", 3),),
+    ),
     (("~=",), r"~=", (("lua", 2),)),
     (("elseif",), r"\belseif\b", (("lua", 2), ("php", 1))),
     (("then",), r"\bthen[ \t]*$", (("lua", 1.5), ("ruby", 0.5), ("bash", 0.5))),
@@ -348,15 +384,49 @@ _PATTERN_HINTS: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]
     (("import",), r"^import[ \t]+(?:UIKit|Foundation|SwiftUI|Combine)\b", (("swift", 6),)),
     (
         ("func",),
-        r"\bfunc[ \t]+\w+[ \t]*(?:<[^>\n]*>)?\([^)\n]*\)[ \t]*(?:throws[ \t]*)?->",
+        r"\bfunc[ \t]+\w+[ \t]*(?:<[^>\n]*>)?\([^\n]*\)[ \t]*"
+        r"(?:(?:throws|rethrows|async)[ \t]*)*->",
+        # Go's `func` never returns with `->`.
+        (("swift", 6),),
+    ),
+    # Swift: an unlabelled parameter, a closure's `{ a, b in`, `if let`, an
+    # attribute, a range, a typed `let`/`var` of a capitalised type.
+    (("_",), r"\([ \t]*_[ \t]+\w+[ \t]*:", (("swift", 5),)),
+    (("try ", "try?", "try!"), r"\btry[?!]?[ \t]+\w", (("swift", 3),)),
+    ((".self",), r"\w\.self\b", (("swift", 3),)),
+    (("=", "(", ","), r"[=(,][ \t]*\.[a-z]\w*", (("swift", 3),)),
+    (
+        ("in",),
+        r"\{[ \t]*(?:\[[^\]\n]*\][ \t]*)?\w+(?:[ \t]*,[ \t]*\w+)*[ \t]+in\b",
         (("swift", 4),),
     ),
-    (("case",), r"\bcase[ \t]+class\b", (("scala", 5),)),
+    (("let",), r"\bif[ \t]+let[ \t]+\w+[ \t]*=", (("swift", 3),)),
     (
-        ("def",),
-        r"\bdef[ \t]+\w+[ \t]*(?:\[[^\]\n]*\])?(?:\([^)\n]*\))*[ \t]*:[ \t]*[\w\[\]]+[ \t]*=",
-        (("scala", 5),),
+        ("@",),
+        r"@(?:escaping|objc|State|Published|MainActor|discardableResult|Binding)\b",
+        (("swift", 4),),
     ),
+    (("..",), r"\w[ \t]*\.\.[.<][ \t]*\w", (("swift", 2), ("ruby", 1))),
+    (
+        ("let", "var"),
+        r"\b(?:let|var)[ \t]+\w+[ \t]*:[ \t]*\[?[A-Z]\w*",
+        (("swift", 2), ("kotlin", 1)),
+    ),
+    (("case",), r"\bcase[ \t]+class\b", (("scala", 5),)),
+    (("def",), r"\bdef[ \t]+\w+[^\n=]*\)[ \t]*:[^\n=]*=", (("scala", 5),)),
+    # Scala: `x match {`, `case ... =>`, `x <- xs` in a `for`, `[T]` type
+    # arguments of a capitalised type, `object`, a lambda's `_.name`.
+    (("match",), r"\w[ \t]+match[ \t]*\{", (("scala", 4),)),
+    (("case",), r"\bcase[ \t][^\n]*=>", (("scala", 3),)),
+    (("<-",), r"^[ \t]*\w+[ \t]*<-[ \t]*\w+[ \t]*$|\bfor[ \t]*[({][^\n]*<-", (("scala", 3),)),
+    (("[",), r"\b[A-Z]\w*\[[A-Z(]", (("scala", 1.5),)),
+    (("object",), r"^[ \t]*(?:case[ \t]+)?object[ \t]+\w+", (("scala", 3), ("kotlin", 1))),
+    (("_.",), r"[(\s]_\.\w", (("scala", 3),)),
+    # R: `<-` assignment, `function(` assigned, `x$name`, `c(`.
+    (("<-",), r"^[ \t]*[\w.]+(?:\$\w+|\[[^\]\n]*\])?[ \t]*<-[ \t]*\S", (("r", 3),)),
+    (("<-",), r"<-[ \t]*function[ \t]*\(", (("r", 5),)),
+    (("$",), r"[a-z0-9)\]]\$[a-z_]", (("r", 3),)),
+    (("c(",), r"(?<![\w.])c\([^)\n]*,", (("r", 2),)),
     (("::",), r"^\w+[ \t]+::[ \t]", (("haskell", 5),)),
     (("import",), r"^import[ \t]+qualified\b", (("haskell", 6),)),
     (("SELECT", "select"), r"(?i)\bselect\b[^;]*?\bfrom\b", (("sql", 4),)),
