@@ -42,8 +42,9 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 #: label and `#!` line, Perl told from PHP; 10: the lexical tokenizer makes
 #: declared names placeholders and reads POD and `--` comments as prose; 11:
 #: unlabelled Lua, Swift, Scala and R no longer guessed as Ruby, Go, Kotlin or
-#: PHP), so old indexes are refused.
-NORMALIZER_VERSION = 11
+#: PHP; 12: numbered listings read without their numbers, a many-line leaf of
+#: a grammar's error recovery lexed), so old indexes are refused.
+NORMALIZER_VERSION = 12
 
 
 @dataclass(frozen=True)

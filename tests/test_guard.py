@@ -28,6 +28,26 @@ def test_renamed_reformatted_copy_is_blocked_naming_its_source(guard: Guard, lan
     assert 1 <= first < last <= PROTECTED[language].count("\n") + 1
 
 
+def _unfenced_answers(code: str) -> dict[str, str]:
+    """An answer's code without a fence: indented between prose, in HTML, numbered."""
+    escaped = code.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {
+        "indented": "Here is how you can do it:\n\n"
+        + "\n".join("    " + line if line.strip() else "" for line in code.splitlines())
+        + "\n\nThis runs in O(n log n) time because of the sort.\n",
+        "html": f"<p>Here is the code:</p>\n<pre><code>{escaped}</code></pre>\n<p>Done.</p>\n",
+        "numbered": "\n".join(f"{i + 1:3d}  {line}" for i, line in enumerate(code.splitlines())),
+    }
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_copy_without_a_fence_in_an_answer_is_blocked(guard: Guard, language: str) -> None:
+    # Kotlin's grammar, after a line of prose, took a stray quote for a string
+    # and made the rest one token; numbered lines shared no shingle.
+    for form, answer in _unfenced_answers(disguise(language)).items():
+        assert guard.check(answer).action == "block", form
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_unrelated_code_is_allowed(guard: Guard, language: str) -> None:
     verdict = guard.check(f"```{language}\n{UNRELATED[language]}\n```")
@@ -40,6 +60,12 @@ def test_protected_paragraph_with_new_casing_and_punctuation_is_blocked(guard: G
     assert verdict.action == "block"
     assert verdict.matches[0].channel == "text"
     assert verdict.matches[0].source.endswith("chart.txt")
+
+
+def test_unrelated_code_without_a_fence_is_allowed(guard: Guard) -> None:
+    for language in LANGUAGES:
+        for form, answer in _unfenced_answers(UNRELATED[language]).items():
+            assert guard.check(answer).action == "allow", (language, form)
 
 
 def test_novel_prose_and_empty_output_are_allowed(guard: Guard) -> None:

@@ -11,6 +11,7 @@ from samples import LEXICAL, LEXICAL_LOCALS, LOCALS, PROTECTED, UNRELATED, refor
 
 from ipguard.normalize import detect_kind, detect_language, normalize
 from ipguard.normalize.languages import language_names
+from ipguard.normalize.listing import without_line_numbers
 from ipguard.normalize.text import normalize_word, word_spans, word_tokens, words_in_ranges
 
 LANGUAGES = sorted(PROTECTED)
@@ -314,3 +315,37 @@ def test_non_ascii_names_kept_as_written_are_their_own_text() -> None:
     assert {"café", "crème", "länge"} <= set(tokens)
     js = normalize("const wert = größe.länge ?? maß.höhe;\n", language="javascript").code.tokens
     assert {"länge", "höhe"} <= set(js)
+
+
+def _numbered(code: str, start: int = 1, gutter: str = "{:4d} | ") -> str:
+    return "\n".join(gutter.format(start + i) + line for i, line in enumerate(code.splitlines()))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_listing_copied_with_its_line_numbers_reads_as_the_code(language: str) -> None:
+    code = reformat(rename(PROTECTED[language], LOCALS[language]), language)
+    plain = normalize(code, language=language).code.tokens
+    for numbered in (_numbered(code), _numbered(code, 120, "{}. "), _numbered(code, 7, "{:>3}  ")):
+        assert normalize(numbered, language=language).code.tokens == plain
+        doc = normalize(numbered)  # unlabelled: still code, in its language
+        assert doc.code.tokens == normalize(code).code.tokens
+        assert "line numbers ignored" in doc.notes
+
+
+def test_numbers_that_are_not_a_listing_are_left_alone() -> None:
+    steps = "1. Unpack the archive.\n2. Run the installer.\n3. Restart the machine.\n"
+    assert without_line_numbers(steps) is not None  # numbered, but prose:
+    assert normalize(steps).code.tokens == ()
+    assert normalize(steps).text.tokens == normalize(steps, kind="text").text.tokens
+    table = "10 20 30\n40 50 60\n70 80 90\n"
+    assert without_line_numbers(table) is None  # not one more than the last
+    assert without_line_numbers("x = 1\ny = 2\nz = 3\n") is None
+
+
+@given(st.lists(st.text(alphabet="ab =()\t", max_size=20), min_size=3, max_size=12))
+@settings(max_examples=80, deadline=None)
+def test_blanking_line_numbers_keeps_every_offset(lines: list[str]) -> None:
+    text = "\n".join(f"{i + 1:3d}  {line}" for i, line in enumerate(lines))
+    listing = without_line_numbers(text)
+    assert listing is not None and len(listing) == len(text)
+    assert listing.split("\n") == [f"     {line}" for line in lines]

@@ -12,6 +12,7 @@ from . import languages
 from .code import code_tokens
 from .detect import detect_kind, detect_language
 from .lexical import lexical_tokens
+from .listing import without_line_numbers
 from .markdown import split_markdown
 from .text import Tokens, ascii_word_spans, word_spans
 
@@ -39,16 +40,23 @@ def normalize(
     >>> doc.code.tokens
     ('def', '$v', '(', '$v', '$v', ')', ':', 'return', '$v', '+', '$v')
     """
+    notes: list[str] = []
+    if kind in (None, "code"):
+        listing = without_line_numbers(text)
+        if listing is not None:
+            known = kind or languages.lookup(language) or languages.lexical_language(language)
+            if known or detect_kind(listing) == "code":
+                text, kind = listing, "code"
+                notes.append("line numbers ignored")
+    if kind is None:
+        known = languages.lookup(language) or languages.lexical_language(language)
+        kind = "code" if known else detect_kind(text)
     code = Tokens()
     # Prose words of a long ASCII text (most code files) are their spans of
     # the text lowercased (see Tokens); a short one's are looked up faster
     # as strings.
     folded = len(text) >= FOLDED_PROSE_CHARS and text.isascii()
     prose = Tokens(text.lower().encode("ascii") if folded else None)
-    notes: list[str] = []
-    if kind is None:
-        known = languages.lookup(language) or languages.lexical_language(language)
-        kind = "code" if known else detect_kind(text)
     if kind == "markdown":
         for seg in split_markdown(text):
             if seg.kind == "code":

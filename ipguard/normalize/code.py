@@ -101,6 +101,18 @@ MAX_ERROR_SHARE = 0.5
 
 
 _PY_WRAPPER = b"if 1:\n"
+#: Lexemes of a leaf that error recovery made of many lines: a grammar whose
+#: scanner took a stray quote for a string swallowed the rest of a Kotlin
+#: snippet after a line of prose (886 bytes, one token). Operators are kept
+#: whole, as the grammar's own leaves are.
+_SWALLOWED = re.compile(
+    r"""(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z)|\#[ \t][^\n]*)
+      |(?P<string>"(?:[^"\\\n]|\\.){0,4000}"|'(?:[^'\\\n]|\\.){0,4000}')
+      |(?P<number>\d[\w.]*)
+      |(?P<name>[^\W\d]\w*)
+      |(?P<op>===|!==|==|!=|<=|>=|&&|\|\||->|=>|::|\+\+|--|[-+*/%&|^]=|<<|>>|\?\.|\?:|\.\.|[^\w\s])""",
+    re.VERBOSE | re.DOTALL,
+)
 #: The first non-blank line starts with spaces or tabs.
 _INDENTED = re.compile(rb"(?:[ \t]*\r?\n)*[ \t]+\S")
 
@@ -302,7 +314,9 @@ class _Walk:
                 start, end = node.start_byte, node.end_byte
                 if start != end and start >= cut:
                     tok = source[start:end]
-                    if tok not in DROPPED:
+                    if parents[-1] == "ERROR" and "\n" in tok:
+                        previous = self._relex(source, start, end, previous)
+                    elif tok not in DROPPED:
                         parent = parents[-1]
                         if parent in import_parents:
                             imported.add(tok)
@@ -341,6 +355,33 @@ class _Walk:
                         self._recode()
                     return
                 parents.pop()
+
+    def _relex(self, source: str, start: int, end: int, previous: str) -> str:
+        """Tokens of a many-line leaf inside an error, lexed (see `_SWALLOWED`).
+
+        Its names may become placeholders, as a local identifier's may; the
+        last token is returned as the walk's `previous`.
+        """
+        for m in _SWALLOWED.finditer(source, start, end):
+            kind = m.lastgroup
+            s, e = m.span()
+            if kind == "comment":
+                self.prose += (s, e)
+                continue
+            tok = m.group()
+            if kind == "string":
+                self.strings.append(len(self.tokens))
+                tok = STRING
+            elif kind == "number":
+                tok = NUMBER
+            elif kind == "name":
+                self.names.append((len(self.tokens), "ERROR", "", previous))
+            elif tok in DROPPED:
+                continue
+            previous = tok
+            self.tokens.append(tok)
+            self.spans += (s, e)
+        return previous
 
     def _recode(self) -> None:
         """Read the tokens cut from Latin-1 characters as the UTF-8 they are."""
