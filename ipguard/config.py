@@ -43,8 +43,9 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 #: declared names placeholders and reads POD and `--` comments as prose; 11:
 #: unlabelled Lua, Swift, Scala and R no longer guessed as Ruby, Go, Kotlin or
 #: PHP; 12: numbered listings read without their numbers, a many-line leaf of
-#: a grammar's error recovery lexed), so old indexes are refused.
-NORMALIZER_VERSION = 12
+#: a grammar's error recovery lexed; 13: a paragraph on one line judged by its
+#: sentences, `C++` no longer code), so old indexes are refused.
+NORMALIZER_VERSION = 13
 
 
 @dataclass(frozen=True)

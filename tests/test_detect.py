@@ -282,6 +282,31 @@ def test_a_language_without_a_grammar_is_read_by_the_lexer_when_labelled() -> No
     assert "$v" in normalize(PHP_FUNCTION, language="php").code.tokens
 
 
+def test_a_paragraph_on_one_line_is_judged_by_its_sentences() -> None:
+    # Models write a paragraph as one line; its `C++`, `(...)` and paths made
+    # the whole of it one line of code.
+    paragraph = (
+        "Since release 8.0 (stretch), compilers from gcc-5 on provide a stable C++ ABI "
+        "for the new library. The links in /usr/bin (gcc, g++, cpp) are not managed by "
+        "the alternatives system. Builds that mix the two ABIs (old and new) fail at link "
+        "time, so rebuild every library you depend on. Ask on the list if unsure."
+    )
+    assert "\n" not in paragraph and len(paragraph) > 200
+    assert detect_kind(paragraph) == "text"
+    assert detect_kind(paragraph.replace(". ", ".\n")) == "text"
+    # One sentence dense with symbols does not make the others code.
+    mapping = (
+        "The release notes list three changes to the build of the libraries. Each of them "
+        "needs a rebuild of every program that depends on the compiler you use. The third "
+        "maps old names (foo, bar) -> new names {baz, qux} in /usr/lib [see notes]; read it."
+    )
+    assert detect_kind(mapping) == "text"
+    loop = "for (i = 0; i < n; i++) total += weight[i] * value[i]; count++;"
+    assert detect_kind("\n".join([loop] * 12)) == "code"
+    minified = "function f(a,b){return a.map(function(x){return x*b}).filter(Boolean)};" * 20
+    assert detect_kind(minified) == "code"
+
+
 def test_rows_with_trailing_comments_are_code() -> None:
     rows = "\n".join(
         f"    0x{i:04x}: 0x{i + 0x20:04x},     #  LATIN LETTER NUMBER {i} OF THE TABLE"

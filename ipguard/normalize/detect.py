@@ -33,7 +33,7 @@ _CODE_LINE = r"""^\s*(?:
       | [\w.$\[\]'"]+(?:\s*,\s*[\w.$\[\]]+)*\s*(?:[-+*/%&|^@.]|//|\*\*|<<|>>|\?\?)?=(?!=)
       | [\w.$]+(?:::\w+)*\s*\(.*\)\s*;?\s*$
       | [rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1).)*\1\s*[,+)\]]?\s*$
-    )|(?:==|!=|<=|>=|&&|\|\||->|=>|::|\+\+|\+=|-=|:=|<-)
+    )|(?:==|!=|<=|>=|&&|\|\||->|=>|::|\w\+\+[;)\]]|\+\+\w|\+=|-=|:=|<-)
     |[;{}:,(\[]\s*$|^\s*(?://|/\*|\*|\#)"""
 
 #: A line that opens as a comment does (a preprocessor directive or a `#!`
@@ -50,6 +50,9 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 _SYMBOL = re.compile(r"[=;{}()<>\[\]|&$#@\\*+/]")
 _SENTENCE_WORDS = 8
 
+#: Where a sentence ends within a line: a full stop, question or exclamation
+#: mark after a word, then a space and a capital.
+_SENTENCE_END = re.compile(r"(?<=[a-z)][.!?])[ \t]+(?=[A-Z])")
 #: Characters of an input whose lines `detect_kind` reads.
 _KIND_PROBE = 32_768
 #: Characters of a long line's start and end that `detect_kind` looks at.
@@ -80,10 +83,20 @@ def detect_kind(text: str) -> Kind:
         sample = [ln for ln in probe.splitlines() if ln.strip()][:400]
         if not sample:
             return "text"
+    # A paragraph kept on one line (as models write prose) is judged by its
+    # sentences, not as one line, which a single `(x)` or `->` made code.
+    sample = [part for ln in sample for part in _sentences(ln)]
     code_like = sum(1 for ln in sample if _code_line(ln))
     # Half of the lines looking like code separates source files from prose;
     # prose lines rarely end in ;{}:, or start with a keyword.
     return "code" if code_like >= 0.5 * len(sample) else "text"
+
+
+def _sentences(line: str) -> list[str]:
+    """A line longer than `_LINE_ENDS` cut into its sentences (itself if it has none)."""
+    if len(line) <= _LINE_ENDS:
+        return [line]
+    return _SENTENCE_END.split(line)
 
 
 def _code_line(line: str) -> bool:
