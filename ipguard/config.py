@@ -44,8 +44,9 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 #: unlabelled Lua, Swift, Scala and R no longer guessed as Ruby, Go, Kotlin or
 #: PHP; 12: numbered listings read without their numbers, a many-line leaf of
 #: a grammar's error recovery lexed; 13: a paragraph on one line judged by its
-#: sentences, `C++` no longer code), so old indexes are refused.
-NORMALIZER_VERSION = 13
+#: sentences, `C++` no longer code; 14: each character of Chinese, Japanese,
+#: Thai and other unspaced scripts a word), so old indexes are refused.
+NORMALIZER_VERSION = 14
 
 
 @dataclass(frozen=True)

@@ -615,3 +615,48 @@ def test_a_sub_of_an_indexed_perl_module_is_caught_labelled_or_not(tmp_path: Pat
         ):
             assert verdict.action == "block"
             assert verdict.matches[0].source == str(module)
+
+
+#: The team's own prose in scripts written without spaces between words.
+_CHINESE = (
+    "在很久很久以前，有一个小村庄坐落在群山之间。村里的人们每天清晨都会到河边打水，然"
+    "后在田野里辛勤劳作，直到太阳落山。村长是一位年迈的老人，他每年都会记录下庄稼的收"
+    "成和天气的变化，并把这些记录保存在祠堂的木箱里。有一年夏天，连续下了四十天的大雨"
+    "，河水漫过了堤岸，冲走了半个村子的房屋。村长翻开木箱里的旧册子，发现六十年前也发"
+    "生过同样的洪水，当时的村民在山腰上挖了一条水渠，把河水引向了东边的山谷。于是他召"
+    "集了所有的年轻人，沿着旧册子里画的路线，重新挖开了那条早已被泥土填满的水渠。"
+)
+_JAPANESE = (
+    "むかしむかし、山あいの小さな村に、一人の年老いた地図職人が住んでいました。彼は毎"
+    "朝早く起きて、川のほとりを歩き、海岸線の形を丁寧に書き写していました。職人には一"
+    "つだけ決まりがありました。海岸線は必ず水の上から描くこと、決して岸から描いてはな"
+    "らないということです。なぜなら、岸は自分の形について嘘をつくからです。測量船には"
+    "いつも二本の測鉛と銅の六分儀が積まれ、どの測定も別々の手で二度行われてから、港の"
+    "事務所の金庫にしまわれた原図に書き込まれました。"
+)
+_NOVEL_CHINESE = (
+    "城市的另一头有一家很小的面包店，店主每天凌晨三点起床揉面。她相信好面包需要时间，"
+    "所以从不使用快速发酵的方法。附近的学生常常在放学后来买刚出炉的小圆面包，而退休的"
+    "老师们则喜欢在周末的早晨坐在窗边，一边喝茶一边看报纸。"
+)
+
+
+def test_prose_without_spaces_between_words_is_matched_in_part_and_edited(
+    tmp_path: Path,
+) -> None:
+    # Each clause had been one word: a paragraph gave too few for a window,
+    # and a part of it or one changed character matched nothing.
+    for name, text in (("zh.txt", _CHINESE), ("ja.txt", _JAPANESE)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    with Guard.open(str(tmp_path / "index.ipguard.db"), create=True) as guard:
+        guard.index_paths([str(tmp_path / "zh.txt"), str(tmp_path / "ja.txt")])
+        for text in (_CHINESE, _JAPANESE):
+            third = text[len(text) // 3 : 2 * len(text) // 3]
+            edited = "".join(
+                "的" if i % 25 == 10 and c not in "，。、" else c for i, c in enumerate(text)
+            )
+            for output in (third, edited, "以下是内容：\n\n" + third + "\n\n希望对你有帮助。"):
+                verdict = guard.check(output)
+                assert verdict.action == "block"
+                assert verdict.matches[0].channel == "text"
+        assert guard.check(_NOVEL_CHINESE).action == "allow"

@@ -349,3 +349,12 @@ def test_blanking_line_numbers_keeps_every_offset(lines: list[str]) -> None:
     listing = without_line_numbers(text)
     assert listing is not None and len(listing) == len(text)
     assert listing.split("\n") == [f"     {line}" for line in lines]
+
+
+def test_each_character_of_a_script_without_spaces_is_a_word() -> None:
+    text = "Python 的列表 list 很好用, café naïve"
+    tokens, spans = word_spans(text)
+    assert tokens == ["python", "的", "列", "表", "list", "很", "好", "用", "café", "naïve"]
+    assert [text[s:e].casefold() for s, e in spans.tolist()] == tokens
+    assert word_spans("สวัสดีครับ")[0] == list("สวัสดีครับ")
+    assert word_spans("한국어 문장입니다")[0] == ["한국어", "문장입니다"]  # Korean spaces its words
