@@ -45,8 +45,9 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 #: PHP; 12: numbered listings read without their numbers, a many-line leaf of
 #: a grammar's error recovery lexed; 13: a paragraph on one line judged by its
 #: sentences, `C++` no longer code; 14: each character of Chinese, Japanese,
-#: Thai and other unspaced scripts a word), so old indexes are refused.
-NORMALIZER_VERSION = 14
+#: Thai and other unspaced scripts a word; 15: a parse past its work budget or
+#: nesting bound read lexically), so old indexes are refused.
+NORMALIZER_VERSION = 15
 
 
 @dataclass(frozen=True)
