@@ -46,8 +46,9 @@ ACTIONS: tuple[Action, ...] = ("allow", "flag", "redact", "block")
 #: a grammar's error recovery lexed; 13: a paragraph on one line judged by its
 #: sentences, `C++` no longer code; 14: each character of Chinese, Japanese,
 #: Thai and other unspaced scripts a word; 15: a parse past its work budget or
-#: nesting bound read lexically), so old indexes are refused.
-NORMALIZER_VERSION = 15
+#: nesting bound read lexically; 16: code indented between paragraphs of prose
+#: or markdown read as code), so old indexes are refused.
+NORMALIZER_VERSION = 16
 
 
 @dataclass(frozen=True)

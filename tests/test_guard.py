@@ -28,15 +28,27 @@ def test_renamed_reformatted_copy_is_blocked_naming_its_source(guard: Guard, lan
     assert 1 <= first < last <= PROTECTED[language].count("\n") + 1
 
 
+_EXPLANATION = (
+    "The approach below sorts the items by their first field, then walks through them "
+    "once, extending the current group while the next item belongs to it. Sorting "
+    "dominates the running time, so the whole function runs in O(n log n) time and uses "
+    "O(n) extra space. If the input is already sorted you can skip the sort entirely. "
+)
+
+
 def _unfenced_answers(code: str) -> dict[str, str]:
-    """An answer's code without a fence: indented between prose, in HTML, numbered."""
+    """An answer's code without a fence: indented among prose, in HTML, numbered."""
     escaped = code.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    indented = "\n".join("    " + line if line.strip() else "" for line in code.splitlines())
     return {
         "indented": "Here is how you can do it:\n\n"
-        + "\n".join("    " + line if line.strip() else "" for line in code.splitlines())
+        + indented
         + "\n\nThis runs in O(n log n) time because of the sort.\n",
         "html": f"<p>Here is the code:</p>\n<pre><code>{escaped}</code></pre>\n<p>Done.</p>\n",
         "numbered": "\n".join(f"{i + 1:3d}  {line}" for i, line in enumerate(code.splitlines())),
+        # Mostly prose: read as prose, its indented code had become words.
+        "indented-in-long-prose": _EXPLANATION * 3 + "\n\n" + indented + "\n\n" + _EXPLANATION,
+        "indented-beside-a-fence": "```text\nsample output\n```\n\n" + indented + "\n",
     }
 
 

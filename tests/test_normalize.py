@@ -12,7 +12,13 @@ from samples import LEXICAL, LEXICAL_LOCALS, LOCALS, PROTECTED, UNRELATED, refor
 from ipguard.normalize import detect_kind, detect_language, normalize
 from ipguard.normalize.languages import language_names
 from ipguard.normalize.listing import without_line_numbers
-from ipguard.normalize.text import normalize_word, word_spans, word_tokens, words_in_ranges
+from ipguard.normalize.text import (
+    _UNSPACED,
+    normalize_word,
+    word_spans,
+    word_tokens,
+    words_in_ranges,
+)
 
 LANGUAGES = sorted(PROTECTED)
 
@@ -269,11 +275,13 @@ def test_a_broken_javascript_snippet_keeps_its_grammar_tokens() -> None:
     st.integers(0, 40),
 )
 def test_word_spans_equal_a_match_per_word(text: str, start: int, length: int) -> None:
-    # ASCII text takes its own (numpy) path: both are drawn.
+    # ASCII text takes its own (numpy) path: both are drawn. A word is a run
+    # of word characters, but each character of an unspaced script is one.
     start = min(start, len(text))
     end = min(len(text), start + length)
     expected: tuple[list[str], list[int], list[int]] = ([], [], [])
-    for m in re.compile(r"\w+").finditer(text, start, end):
+    one_word = re.compile(f"[{_UNSPACED}]|(?:(?![{_UNSPACED}])\\w)+")
+    for m in one_word.finditer(text, start, end):
         expected[0].append(normalize_word(m.group()))
         expected[1].append(m.start())
         expected[2].append(m.end())
@@ -358,3 +366,18 @@ def test_each_character_of_a_script_without_spaces_is_a_word() -> None:
     assert [text[s:e].casefold() for s, e in spans.tolist()] == tokens
     assert word_spans("สวัสดีครับ")[0] == list("สวัสดีครับ")
     assert word_spans("한국어 문장입니다")[0] == ["한국어", "문장입니다"]  # Korean spaces its words
+
+
+def test_code_indented_between_paragraphs_is_code_and_indented_prose_is_prose() -> None:
+    text = (
+        "Merge the spans first.\n\n"
+        "    def merge(spans):\n        return sorted(spans)\n\n"
+        "1. Then list them:\n\n"
+        "    every span on a line of its own, with the words that name it.\n"
+        "    The list ends with the total of all the spans you were given.\n"
+        "Not a block:\n    x = merge(spans)\n    y = len(x)\n"
+    )
+    doc = normalize(text, kind="text")
+    assert doc.code.tokens == ("def", "$v", "(", "$v", ")", ":", "return", "sorted", "(", "$v", ")")
+    assert {"merge", "spans", "every", "total", "not", "block", "len"} <= set(doc.text.tokens)
+    assert normalize(f"```\nx\n```\n{text}").code.tokens[-11:] == doc.code.tokens

@@ -13,7 +13,7 @@ from .code import code_tokens
 from .detect import detect_kind, detect_language
 from .lexical import lexical_tokens
 from .listing import without_line_numbers
-from .markdown import split_markdown
+from .markdown import indented_blocks, split_markdown
 from .text import Tokens, ascii_word_spans, word_spans
 
 __all__ = ["normalize", "detect_kind", "detect_language", "languages"]
@@ -62,9 +62,19 @@ def normalize(
             if seg.kind == "code":
                 _code(text, seg.start, seg.end, seg.language_tag, code, prose, notes)
             else:
-                prose.extend(*word_spans(text, seg.start, seg.end, words=prose.folded is None))
+                _prose(
+                    text,
+                    seg.start,
+                    seg.end,
+                    _code_blocks(text, seg.start, seg.end),
+                    code,
+                    prose,
+                    notes,
+                )
     elif kind == "code":
         _code(text, 0, len(text), language, code, prose, notes)
+    elif blocks := _code_blocks(text, 0, len(text)):
+        _prose(text, 0, len(text), blocks, code, prose, notes)
     else:  # plain prose: the words are the stream, already in order
         if text.isascii():
             spans, folded = ascii_word_spans(text)
@@ -74,6 +84,35 @@ def normalize(
             stream = TokenStream("text", tuple(words), spans)
         return NormalizedDocument(TokenStream.empty("code"), stream, ())
     return NormalizedDocument(_stream("code", code), _stream("text", prose), tuple(notes))
+
+
+def _code_blocks(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The indented blocks of prose `text[start:end]` that read as code.
+
+    An answer's or a README's code indented between paragraphs, without a
+    fence, had been read as prose words: a copy in it never met its original.
+    """
+    return [
+        (s, e) for s, e in indented_blocks(text, start, end) if detect_kind(text[s:e]) == "code"
+    ]
+
+
+def _prose(
+    text: str,
+    start: int,
+    end: int,
+    blocks: list[tuple[int, int]],
+    code: Tokens,
+    prose: Tokens,
+    notes: list[str],
+) -> None:
+    """Prose words of `text[start:end]`, but for its code `blocks`, normalized as code."""
+    at = start
+    for block_start, block_end in blocks:
+        prose.extend(*word_spans(text, at, block_start, words=prose.folded is None))
+        _code(text, block_start, block_end, None, code, prose, notes)
+        at = block_end
+    prose.extend(*word_spans(text, at, end, words=prose.folded is None))
 
 
 def _code(

@@ -1,4 +1,4 @@
-"""Split markdown into prose and fenced code blocks."""
+"""Split markdown into prose and code blocks: fenced, or indented between blank lines."""
 
 from __future__ import annotations
 
@@ -58,3 +58,30 @@ def split_markdown(text: str) -> list[Segment]:
     if pos < len(text):
         segments.append(Segment("text", pos, len(text)))
     return segments
+
+
+#: A run of lines each indented by four spaces or a tab, blank lines between
+#: them allowed: CommonMark's indented code block (it must open after a blank
+#: line, which `indented_blocks` checks).
+_INDENTED_LINE = r"(?: {4}|\t)[^\n]*\S[^\n]*"
+_INDENTED_BLOCK = re.compile(
+    rf"^{_INDENTED_LINE}(?:\n(?:[ \t]*\n)*{_INDENTED_LINE})+", re.MULTILINE
+)
+
+
+def indented_blocks(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each indented block of two lines or more in `text[start:end]`.
+
+    Whether one is code or an indented paragraph is the caller's to judge.
+    """
+    stop = len(text) if end is None else end
+    if "\n    " not in text[start:stop] and "\n\t" not in text[start:stop]:
+        return []  # no indented line after the first: most prose
+    blocks = []
+    for m in _INDENTED_BLOCK.finditer(text, start, stop):
+        # After a blank line (or at the start): not a paragraph's continuation.
+        line_end = m.start() - 1
+        line_start = max(text.rfind("\n", start, line_end) + 1, start)
+        if m.start() == start or not text[line_start:line_end].strip():
+            blocks.append(m.span())
+    return blocks
