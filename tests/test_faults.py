@@ -47,6 +47,8 @@ PATHOLOGICAL = {
     "comment-opened-every-line": "/* a\n" * 60_000,
     # Java's grammar crashed the process (a C stack overflow) from 200 KB on.
     "brackets-opened-deeply": "({" * 150_000,
+    "indented-blocks-storm": "Some prose.\n\n" + "    a = 1\n\n" * 30_000,
+    "numbered-lines": "".join(f"{i} | x = {i}\n" for i in range(1, 20_000)),
 }
 
 
