@@ -23,8 +23,16 @@ from .errors import IndexNotFoundError, IpguardError, LimitExceededError
 from .guard import DEFAULT_CHECKPOINT_SECONDS, Guard, tune_memory_for_indexing
 from .ingest import DEFAULT_MAX_FILE_BYTES, classify, read_input
 from .model import Match
+from .normalize.languages import language_names, lexical_language_names
 from .report import CheckedFile, line_col, source_lines
 from .settings import ProjectConfig, load_config, with_overrides
+
+#: What `--language` accepts, for its help.
+_LANGUAGES = (
+    f"Guessed by default. Read with a grammar: {', '.join(language_names())}; "
+    f"by the lexical tokenizer: {', '.join(lexical_language_names())} "
+    "and any other name."
+)
 
 EXIT_CLEAN = 0
 EXIT_BLOCKED = 1
@@ -271,9 +279,7 @@ def _total_bytes(paths: Sequence[str]) -> int:
     type=click.Choice(["code", "text", "markdown"]),
     help="How to read the inputs (guessed by default).",
 )
-@click.option(
-    "--language", metavar="LANG", help="Code language of the inputs (guessed by default)."
-)
+@click.option("--language", metavar="LANG", help=f"Code language of the inputs. {_LANGUAGES}")
 @click.option(
     "--baseline", metavar="FILE", help="Matches recorded here are accepted, not reported."
 )
@@ -531,7 +537,7 @@ def _print_match(text: str, match: Match, out: Any, limit: int = 8) -> None:
     type=click.Choice(["code", "text", "markdown"]),
     help="How to read stdin (guessed by default).",
 )
-@click.option("--language", metavar="LANG", help="Code language of stdin (guessed by default).")
+@click.option("--language", metavar="LANG", help=f"Code language of stdin. {_LANGUAGES}")
 def filter_cmd(
     index_path: str | None,
     config_path: str | None,

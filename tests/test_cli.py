@@ -200,6 +200,10 @@ def test_help_explains_every_command() -> None:
         assert command in result.stdout
         sub = _run(command, "--help")
         assert sub.returncode == 0 and "--index" in sub.stdout
+    # What `--language` takes: the grammars, and the languages read without one.
+    for command in ("check", "filter"):
+        words = " ".join(_run(command, "--help").stdout.split())
+        assert "kotlin" in words and "perl, lua, swift" in words
 
 
 def test_an_index_of_an_older_format_exits_2_with_one_line_asking_for_a_rebuild(
