@@ -30,8 +30,8 @@ from .settings import ProjectConfig, load_config, with_overrides
 #: What `--language` accepts, for its help.
 _LANGUAGES = (
     f"Guessed by default. Read with a grammar: {', '.join(language_names())}; "
-    f"by the lexical tokenizer: {', '.join(lexical_language_names())} "
-    "and any other name."
+    f"by the lexical tokenizer: {', '.join(lexical_language_names())}. "
+    "Another name is guessed from the content, as no name is."
 )
 
 EXIT_CLEAN = 0
